@@ -1,0 +1,6 @@
+//! tenex-media: the sans-IO audio hot path.
+
+pub mod audio;
+pub mod g711;
+
+pub use audio::{FRAME_MS, SampleRate};
