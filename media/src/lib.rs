@@ -2,5 +2,6 @@
 
 pub mod audio;
 pub mod g711;
+pub mod rtp;
 
 pub use audio::{FRAME_MS, SampleRate};
