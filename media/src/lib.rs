@@ -1,11 +1,15 @@
 //! tenex-media: the sans-IO audio hot path.
 
 pub mod audio;
+pub mod dtmf;
 pub mod g711;
+pub mod jitter;
 pub mod opus;
 pub mod realtime;
 pub mod resample;
+pub mod rtcp;
 pub mod rtp;
+pub mod sdp;
 pub mod vad;
 pub mod wav;
 

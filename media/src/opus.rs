@@ -99,7 +99,12 @@ impl OpusDecoder {
         Ok(())
     }
 
-    fn run(&mut self, packet: Option<&[u8]>, out: &mut [i16], fec: bool) -> Result<usize, OpusError> {
+    fn run(
+        &mut self,
+        packet: Option<&[u8]>,
+        out: &mut [i16],
+        fec: bool,
+    ) -> Result<usize, OpusError> {
         Ok(self.inner.decode(packet, out, fec)?)
     }
 }
@@ -171,7 +176,10 @@ mod tests {
         let mut pkt = [0u8; MAX_PACKET];
         assert!(matches!(
             enc.encode(&[0; 100], &mut pkt),
-            Err(OpusError::FrameLength { got: 100, want: 960 })
+            Err(OpusError::FrameLength {
+                got: 100,
+                want: 960
+            })
         ));
         let mut dec = OpusDecoder::new(SampleRate::Hz48000).expect("dec");
         let mut out = [0i16; 960];
@@ -189,7 +197,10 @@ mod tests {
         let mut small = [0i16; 480];
         assert!(matches!(
             dec.decode(&pkt[..n], &mut small),
-            Err(OpusError::TooLong { samples: 960, capacity: 480 })
+            Err(OpusError::TooLong {
+                samples: 960,
+                capacity: 480
+            })
         ));
     }
 }

@@ -344,7 +344,9 @@ mod tests {
         let mut s = RtpSender::new(Ssrc(ssrc), SeqNo(seq), RtpTimestamp(ts));
         let mut out = vec![0u8; 1500];
         let pt = PayloadType::new(pt).expect("pt");
-        let n = s.write_media(pt, marker, payload, 160, &mut out).expect("write");
+        let n = s
+            .write_media(pt, marker, payload, 160, &mut out)
+            .expect("write");
         out.truncate(n);
         out
     }

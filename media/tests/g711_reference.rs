@@ -20,7 +20,11 @@ fn ulaw_decode_all_256_codes() {
     let want = pcm(&fixture("ulaw_decode.bin"));
     assert_eq!(want.len(), 256);
     for code in 0..=255u8 {
-        assert_eq!(g711::ulaw_decode(code), want[code as usize], "code {code:#04x}");
+        assert_eq!(
+            g711::ulaw_decode(code),
+            want[code as usize],
+            "code {code:#04x}"
+        );
     }
 }
 
@@ -29,7 +33,11 @@ fn alaw_decode_all_256_codes() {
     let want = pcm(&fixture("alaw_decode.bin"));
     assert_eq!(want.len(), 256);
     for code in 0..=255u8 {
-        assert_eq!(g711::alaw_decode(code), want[code as usize], "code {code:#04x}");
+        assert_eq!(
+            g711::alaw_decode(code),
+            want[code as usize],
+            "code {code:#04x}"
+        );
     }
 }
 

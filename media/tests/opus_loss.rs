@@ -113,14 +113,20 @@ fn inband_fec_recovers_a_lost_packet_better_than_concealment() {
         let span = lost * FRAME..(lost + 1) * FRAME;
         let s_fec = snr(&clean[span.clone()], &fec[span.clone()]);
         let s_plc = snr(&clean[span.clone()], &plc[span]);
-        assert!(s_fec >= s_plc - 1.0, "FEC worse than PLC at {lost}: {s_fec:.1} vs {s_plc:.1} dB");
+        assert!(
+            s_fec >= s_plc - 1.0,
+            "FEC worse than PLC at {lost}: {s_fec:.1} vs {s_plc:.1} dB"
+        );
         if s_fec > s_plc + 1.0 {
             better += 1;
         }
         gain_sum += s_fec - s_plc;
     }
     let n = positions.len();
-    assert!(better * 2 >= n, "FEC beat PLC at only {better} of {n} positions");
+    assert!(
+        better * 2 >= n,
+        "FEC beat PLC at only {better} of {n} positions"
+    );
     let mean_gain = gain_sum / n as f64;
     assert!(mean_gain >= 3.0, "mean FEC gain {mean_gain:.1} dB");
 }

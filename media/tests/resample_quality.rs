@@ -109,8 +109,14 @@ fn first_frame_already_carries_signal_after_the_delay() {
     let mut out = [0i16; 480];
     r.process(&[8000; 160], &mut out).expect("process");
     let delay = r.delay_samples();
-    assert!(out[..delay / 2].iter().all(|&s| s.abs() < 400), "nothing before the delay");
-    assert!(out[delay + 60..].iter().all(|&s| (s - 8000).abs() < 400), "step after the delay");
+    assert!(
+        out[..delay / 2].iter().all(|&s| s.abs() < 400),
+        "nothing before the delay"
+    );
+    assert!(
+        out[delay + 60..].iter().all(|&s| (s - 8000).abs() < 400),
+        "step after the delay"
+    );
 }
 
 /// Cross-check against an independent implementation: rubato's FFT resampler
@@ -141,16 +147,23 @@ fn agrees_with_rubato_fft_resampler_on_passband_signal() {
         let out_ours = run(&mut ours, &input);
 
         let (fi, fo) = (from.frame_samples(), to.frame_samples());
-        let mut reference =
-            Fft::<f32>::new(from.hz() as usize, to.hz() as usize, fi, 1, FixedSync::Input)
-                .expect("rubato");
+        let mut reference = Fft::<f32>::new(
+            from.hz() as usize,
+            to.hz() as usize,
+            fi,
+            1,
+            FixedSync::Input,
+        )
+        .expect("rubato");
         let input_f: Vec<f32> = input.iter().map(|&s| f32::from(s)).collect();
         let mut out_ref = Vec::new();
         let mut frame = vec![0f32; fo];
         for chunk in input_f.chunks_exact(fi) {
             let a = SequentialSlice::new(chunk, 1, fi).expect("adapter");
             let mut b = SequentialSlice::new_mut(&mut frame[..], 1, fo).expect("adapter");
-            let (_, produced) = reference.process_into_buffer(&a, &mut b, None).expect("process");
+            let (_, produced) = reference
+                .process_into_buffer(&a, &mut b, None)
+                .expect("process");
             assert_eq!(produced, fo);
             out_ref.extend_from_slice(&frame);
         }
@@ -168,6 +181,9 @@ fn agrees_with_rubato_fft_resampler_on_passband_signal() {
             .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
             .sum();
         let agreement = db(signal / diff);
-        assert!(agreement >= 50.0, "{from} -> {to}: agreement {agreement:.1} dB");
+        assert!(
+            agreement >= 50.0,
+            "{from} -> {to}: agreement {agreement:.1} dB"
+        );
     }
 }

@@ -138,11 +138,7 @@ impl Decoder {
 
     /// Decodes `text`, calling `sink` with runs of decoded bytes. Characters that do
     /// not complete a group are carried to the next call.
-    pub fn push(
-        &mut self,
-        text: &[u8],
-        sink: &mut impl FnMut(&[u8]),
-    ) -> Result<(), Base64Error> {
+    pub fn push(&mut self, text: &[u8], sink: &mut impl FnMut(&[u8])) -> Result<(), Base64Error> {
         let mut text = text;
         // Complete a carried partial group first.
         if self.carried > 0 {
@@ -312,7 +308,8 @@ mod tests {
             let mut d = Decoder::new();
             let mut got = Vec::new();
             for chunk in text.as_bytes().chunks(piece) {
-                d.push(chunk, &mut |b| got.extend_from_slice(b)).expect("push");
+                d.push(chunk, &mut |b| got.extend_from_slice(b))
+                    .expect("push");
             }
             d.finish().expect("finish");
             assert_eq!(got, plain, "piece {piece}");

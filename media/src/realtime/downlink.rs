@@ -227,7 +227,10 @@ pub fn pcm16_from_le(bytes: &[u8], out: &mut [i16]) {
 mod tests {
     use super::*;
 
-    fn frames_of(dec: &mut DeltaDecoder, text: &str) -> (Result<AudioDelta<'static>, DeltaError>, Vec<Vec<u8>>) {
+    fn frames_of(
+        dec: &mut DeltaDecoder,
+        text: &str,
+    ) -> (Result<AudioDelta<'static>, DeltaError>, Vec<Vec<u8>>) {
         let mut out = Vec::new();
         let text: &'static str = Box::leak(text.to_string().into_boxed_str());
         let r = dec.decode(text, &mut |f| out.push(f.to_vec()));
@@ -265,7 +268,10 @@ mod tests {
     #[test]
     fn escaped_slash_is_honoured() {
         let mut d = DeltaDecoder::new(3);
-        let (r, frames) = frames_of(&mut d, r#"{"type":"response.output_audio.delta","delta":"\/\/\/\/"}"#);
+        let (r, frames) = frames_of(
+            &mut d,
+            r#"{"type":"response.output_audio.delta","delta":"\/\/\/\/"}"#,
+        );
         assert_eq!(r.expect("decode").bytes, 3);
         assert_eq!(frames, vec![vec![0xFF, 0xFF, 0xFF]]);
     }
@@ -273,27 +279,58 @@ mod tests {
     #[test]
     fn malformed_events_are_errors_and_realign() {
         let mut d = DeltaDecoder::new(4);
-        let (_, _) = frames_of(&mut d, r#"{"type":"response.output_audio.delta","delta":"AQID"}"#);
+        let (_, _) = frames_of(
+            &mut d,
+            r#"{"type":"response.output_audio.delta","delta":"AQID"}"#,
+        );
         assert_eq!(d.frames().pending(), 3);
         let cases = [
-            (r#"{"type":"response.output_audio.delta","delta":"AQ!D"}"#, DeltaError::Base64(Base64Error::InvalidByte(2))),
-            (r#"{"type":"response.output_audio.delta","delta":"AQI"}"#, DeltaError::Base64(Base64Error::BadLength(3))),
-            (r#"{"type":"response.output_audio.delta","delta":"\nAQI"}"#, DeltaError::Escape(0)),
-            (r#"{"type":"response.output_audio.delta"}"#, DeltaError::MissingDelta),
-            (r#"{"type":"response.output_audio.delta","delta":7}"#, DeltaError::MissingDelta),
-            (r#"{"type":"response.done","delta":"AQID"}"#, DeltaError::NotAudioDelta),
-            (r#"{"type":"response.output_audio.delta","delta":"AQID""#, DeltaError::Json(ScanError::Truncated)),
+            (
+                r#"{"type":"response.output_audio.delta","delta":"AQ!D"}"#,
+                DeltaError::Base64(Base64Error::InvalidByte(2)),
+            ),
+            (
+                r#"{"type":"response.output_audio.delta","delta":"AQI"}"#,
+                DeltaError::Base64(Base64Error::BadLength(3)),
+            ),
+            (
+                r#"{"type":"response.output_audio.delta","delta":"\nAQI"}"#,
+                DeltaError::Escape(0),
+            ),
+            (
+                r#"{"type":"response.output_audio.delta"}"#,
+                DeltaError::MissingDelta,
+            ),
+            (
+                r#"{"type":"response.output_audio.delta","delta":7}"#,
+                DeltaError::MissingDelta,
+            ),
+            (
+                r#"{"type":"response.done","delta":"AQID"}"#,
+                DeltaError::NotAudioDelta,
+            ),
+            (
+                r#"{"type":"response.output_audio.delta","delta":"AQID""#,
+                DeltaError::Json(ScanError::Truncated),
+            ),
         ];
         for (text, want) in cases {
             let (r, _) = frames_of(&mut d, text);
             assert_eq!(r, Err(want), "{text}");
         }
-        assert_eq!(d.frames().pending(), 0, "partial frame dropped after an error");
+        assert_eq!(
+            d.frames().pending(),
+            0,
+            "partial frame dropped after an error"
+        );
     }
 
     #[test]
     fn event_type_is_found_anywhere() {
-        assert_eq!(event_type(r#"{"a":[1],"type":"session.created"}"#), Ok(Some("session.created")));
+        assert_eq!(
+            event_type(r#"{"a":[1],"type":"session.created"}"#),
+            Ok(Some("session.created"))
+        );
         assert_eq!(event_type(r#"{"a":1}"#), Ok(None));
         assert!(event_type("nope").is_err());
     }

@@ -11,5 +11,7 @@ pub mod downlink;
 pub mod scan;
 pub mod uplink;
 
-pub use downlink::{AudioDelta, DeltaDecoder, DeltaError, FrameAssembler, event_type, pcm16_from_le};
+pub use downlink::{
+    AudioDelta, DeltaDecoder, DeltaError, FrameAssembler, event_type, pcm16_from_le,
+};
 pub use uplink::AppendWriter;

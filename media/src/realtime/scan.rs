@@ -87,7 +87,11 @@ pub fn scan_object<'a>(
 
 fn end(b: &[u8], pos: usize) -> Result<(), ScanError> {
     let pos = skip_ws(b, pos);
-    if pos == b.len() { Ok(()) } else { Err(ScanError::Syntax(pos)) }
+    if pos == b.len() {
+        Ok(())
+    } else {
+        Err(ScanError::Syntax(pos))
+    }
 }
 
 #[inline]
@@ -153,12 +157,16 @@ fn scan_value(text: &str, pos: usize) -> Result<(Value<'_>, usize), ScanError> {
         }
         _ => {
             let mut end = pos;
-            while end < b.len() && matches!(b[end], b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'E') {
+            while end < b.len()
+                && matches!(b[end], b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'E')
+            {
                 end += 1;
             }
             let word = &text[pos..end];
             let number = word.starts_with(|c: char| c == '-' || c.is_ascii_digit())
-                && word.bytes().all(|c| matches!(c, b'-' | b'+' | b'.' | b'0'..=b'9' | b'e' | b'E'));
+                && word
+                    .bytes()
+                    .all(|c| matches!(c, b'-' | b'+' | b'.' | b'0'..=b'9' | b'e' | b'E'));
             if number || matches!(word, "true" | "false" | "null") {
                 Ok((Value::Other(word), end))
             } else {
@@ -242,16 +250,31 @@ mod tests {
         scan_object(r#"{"k":"a\/b\"c\u00e9"}"#, |_, v| seen = Some(v)).expect("scan");
         assert_eq!(
             seen,
-            Some(Value::Str(RawStr { raw: r#"a\/b\"c\u00e9"#, escaped: true }))
+            Some(Value::Str(RawStr {
+                raw: r#"a\/b\"c\u00e9"#,
+                escaped: true
+            }))
         );
     }
 
     #[test]
     fn malformed_objects_are_errors() {
         for bad in [
-            "", "[]", "{", "{\"a\"", "{\"a\":}", "{\"a\":1,}", "{\"a\":1}x", "{\"a\" 1}",
-            "{\"a\":\"x}", "{\"a\":[1,2}", "{\"a\":{]}", "{\"a\":tru}", "{\"a\":\"\\q\"}",
-            "{\"a\":\"\\u12\"}", "{a:1}",
+            "",
+            "[]",
+            "{",
+            "{\"a\"",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{\"a\":1}x",
+            "{\"a\" 1}",
+            "{\"a\":\"x}",
+            "{\"a\":[1,2}",
+            "{\"a\":{]}",
+            "{\"a\":tru}",
+            "{\"a\":\"\\q\"}",
+            "{\"a\":\"\\u12\"}",
+            "{a:1}",
         ] {
             assert!(scan_object(bad, |_, _| {}).is_err(), "accepted {bad:?}");
         }
@@ -259,9 +282,17 @@ mod tests {
 
     #[test]
     fn nesting_is_bounded() {
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
         assert_eq!(scan_object(&deep, |_, _| {}), Err(ScanError::TooDeep));
-        let ok = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let ok = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
         assert_eq!(scan_object(&ok, |_, _| {}), Ok(()));
     }
 }

@@ -104,19 +104,15 @@ pub(crate) fn to_i16(acc: i32) -> i16 {
 
 /// Portable implementation (and the reference the vector kernels are tested against).
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn filter_portable(
-    branches: &[i16],
-    taps: usize,
-    plan: &[Step],
-    history: &[i16],
-    out: &mut [i16],
-) {
+fn filter_portable(branches: &[i16], taps: usize, plan: &[Step], history: &[i16], out: &mut [i16]) {
     for (o, step) in out.iter_mut().zip(plan) {
         let (b, s) = (step.branch as usize, step.start as usize);
         let acc = branches[b..b + taps]
             .iter()
             .zip(&history[s..s + taps])
-            .fold(0i32, |a, (&t, &w)| a.wrapping_add(i32::from(t) * i32::from(w)));
+            .fold(0i32, |a, (&t, &w)| {
+                a.wrapping_add(i32::from(t) * i32::from(w))
+            });
         *o = to_i16(acc);
     }
 }
@@ -169,7 +165,10 @@ mod x86 {
         for (o, &step) in out_rest.iter_mut().zip(plan_rest) {
             // SAFETY: forwarded caller contract.
             let acc = unsafe { dot_avx2(branches, taps, step, history) };
-            let sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+            let sum = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
             *o = to_i16(hsum128(sum));
         }
     }
@@ -285,7 +284,10 @@ mod tests {
             .collect();
         // 100 outputs: twelve batches of eight and a remainder of four.
         let plan: Vec<Step> = (0..100u32)
-            .map(|n| Step { branch: (n % 2) * taps as u32, start: n })
+            .map(|n| Step {
+                branch: (n % 2) * taps as u32,
+                start: n,
+            })
             .collect();
         let mut a = vec![0i16; 100];
         filter_portable(&branches, taps, &plan, &history, &mut a);
@@ -311,7 +313,13 @@ mod tests {
 
     #[test]
     fn banks_refuse_plans_that_would_read_out_of_bounds() {
-        let plan = || vec![Step { branch: 0, start: 10 }].into_boxed_slice();
+        let plan = || {
+            vec![Step {
+                branch: 0,
+                start: 10,
+            }]
+            .into_boxed_slice()
+        };
         assert!(Bank::new(vec![1i16; 16].into(), 16, plan(), 20).is_none());
         assert!(Bank::new(vec![1i16; 16].into(), 8, plan(), 40).is_none());
         let bank = Bank::new(vec![1i16; 16].into(), 16, plan(), 26).expect("fits");

@@ -203,7 +203,11 @@ mod tests {
                 for _ in 0..5 {
                     assert_eq!(r.process(&input, &mut out), Ok(to.frame_samples()));
                 }
-                assert!(r.delay() <= Duration::from_millis(5), "{from} -> {to}: {:?}", r.delay());
+                assert!(
+                    r.delay() <= Duration::from_millis(5),
+                    "{from} -> {to}: {:?}",
+                    r.delay()
+                );
                 if from == to {
                     assert_eq!(r.delay(), Duration::ZERO);
                     assert_eq!(out, input);
@@ -220,7 +224,10 @@ mod tests {
         let mut out = [0i16; 480];
         assert_eq!(
             r.process(&[0; 100], &mut out),
-            Err(ResampleError::InputLength { got: 100, want: 160 })
+            Err(ResampleError::InputLength {
+                got: 100,
+                want: 160
+            })
         );
         assert_eq!(
             r.process(&[0; 160], &mut out[..10]),
