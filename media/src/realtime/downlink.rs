@@ -153,6 +153,18 @@ impl DeltaDecoder {
         text: &'a str,
         on_frame: &mut impl FnMut(&[u8]),
     ) -> Result<AudioDelta<'a>, DeltaError> {
+        let result = self.decode_event(text, on_frame);
+        if result.is_err() {
+            self.frames.clear();
+        }
+        result
+    }
+
+    fn decode_event<'a>(
+        &mut self,
+        text: &'a str,
+        on_frame: &mut impl FnMut(&[u8]),
+    ) -> Result<AudioDelta<'a>, DeltaError> {
         let mut event = AudioDelta::default();
         let mut ty = None;
         let mut delta = None;
@@ -167,16 +179,8 @@ impl DeltaDecoder {
             return Err(DeltaError::NotAudioDelta);
         }
         let delta = delta.ok_or(DeltaError::MissingDelta)?;
-        match self.decode_base64(delta, on_frame) {
-            Ok(n) => {
-                event.bytes = n;
-                Ok(event)
-            }
-            Err(e) => {
-                self.frames.clear();
-                Err(e)
-            }
-        }
+        event.bytes = self.decode_base64(delta, on_frame)?;
+        Ok(event)
     }
 
     fn decode_base64(
@@ -279,6 +283,18 @@ mod tests {
     #[test]
     fn malformed_events_are_errors_and_realign() {
         let mut d = DeltaDecoder::new(4);
+        let (_, _) = frames_of(
+            &mut d,
+            r#"{"type":"response.output_audio.delta","delta":"AQID"}"#,
+        );
+        assert_eq!(d.frames().pending(), 3);
+        // A truncated event drops the partial frame too, not only a bad base64 one.
+        let (r, _) = frames_of(
+            &mut d,
+            r#"{"type":"response.output_audio.delta","delta":"AQ"#,
+        );
+        assert_eq!(r, Err(DeltaError::Json(ScanError::Truncated)));
+        assert_eq!(d.frames().pending(), 0);
         let (_, _) = frames_of(
             &mut d,
             r#"{"type":"response.output_audio.delta","delta":"AQID"}"#,

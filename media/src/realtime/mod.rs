@@ -8,10 +8,12 @@
 
 pub mod base64;
 pub mod downlink;
+pub mod format;
 pub mod scan;
 pub mod uplink;
 
 pub use downlink::{
     AudioDelta, DeltaDecoder, DeltaError, FrameAssembler, event_type, pcm16_from_le,
 };
+pub use format::AudioFormat;
 pub use uplink::AppendWriter;

@@ -29,15 +29,16 @@ impl AppendWriter {
 
     /// A writer with room for `audio_bytes` of audio per event without reallocating.
     pub fn with_audio_capacity(audio_bytes: usize) -> AppendWriter {
-        AppendWriter {
-            buf: Vec::with_capacity(PREFIX.len() + base64::encoded_len(audio_bytes) + SUFFIX.len()),
-        }
+        let mut buf =
+            Vec::with_capacity(PREFIX.len() + base64::encoded_len(audio_bytes) + SUFFIX.len());
+        buf.extend_from_slice(PREFIX);
+        AppendWriter { buf }
     }
 
     /// The event for PCM16 samples (`audio/pcm`, little-endian, 24 kHz for the Realtime API).
     pub fn pcm16(&mut self, samples: &[i16]) -> &str {
-        self.buf.clear();
-        self.buf.extend_from_slice(PREFIX);
+        // The prefix never changes: keep it and rewrite only the audio and suffix.
+        self.buf.truncate(PREFIX.len());
         base64::encode_pcm16_into(samples, &mut self.buf);
         self.buf.extend_from_slice(SUFFIX);
         self.text()
@@ -45,8 +46,7 @@ impl AppendWriter {
 
     /// The event for G.711 bytes as they came off the wire (`audio/pcmu` or `audio/pcma`).
     pub fn g711(&mut self, payload: &[u8]) -> &str {
-        self.buf.clear();
-        self.buf.extend_from_slice(PREFIX);
+        self.buf.truncate(PREFIX.len());
         base64::encode_into(payload, &mut self.buf);
         self.buf.extend_from_slice(SUFFIX);
         self.text()

@@ -61,11 +61,11 @@ impl Bank {
                 s.branch as usize + taps <= branches.len() && s.start as usize + taps <= history_len
             });
         ok.then(|| Bank {
+            filter: select(taps, Layout::of(&plan, taps)),
             branches,
             taps,
             plan,
             history_len,
-            filter: select(),
         })
     }
 
@@ -81,18 +81,58 @@ impl Bank {
     }
 }
 
-/// Picks the fastest implementation this CPU supports. The returned function may
-/// only be called with shapes a [`Bank`] has checked.
-fn select() -> FilterFn {
+/// The shape of a plan, which decides the kernels that can run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Every output uses branch 0 (integer decimation).
+    SingleBranch,
+    /// Output `n` uses branch `n % up` and window `n / up` (integer upsampling):
+    /// each window is shared by `up` consecutive outputs.
+    Upsample(usize),
+    /// Anything else.
+    General,
+}
+
+impl Layout {
+    fn of(plan: &[Step], taps: usize) -> Layout {
+        if plan.iter().all(|s| s.branch == 0) {
+            return Layout::SingleBranch;
+        }
+        let up = plan.iter().take_while(|s| s.start == 0).count();
+        let upsample = up > 1
+            && plan
+                .iter()
+                .enumerate()
+                .all(|(n, s)| s.branch as usize == (n % up) * taps && s.start as usize == n / up);
+        if upsample {
+            Layout::Upsample(up)
+        } else {
+            Layout::General
+        }
+    }
+}
+
+/// Picks the fastest implementation this CPU supports for banks of this shape. The
+/// returned function may only be called with shapes a [`Bank`] has checked.
+fn select(taps: usize, layout: Layout) -> FilterFn {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            return x86::filter_avx2;
+            let special = match layout {
+                Layout::SingleBranch => x86::decimator(taps / LANES),
+                Layout::Upsample(up) => x86::upsampler(up, taps / LANES),
+                Layout::General => None,
+            };
+            return special.unwrap_or(x86::filter_avx2);
         }
+        let _ = (taps, layout);
         x86::filter_sse2
     }
     #[cfg(not(target_arch = "x86_64"))]
-    filter_portable
+    {
+        let _ = (taps, layout);
+        filter_portable
+    }
 }
 
 /// Rounds a Q14 accumulator back to PCM16, saturating.
@@ -146,6 +186,163 @@ mod x86 {
     ) {
         // SAFETY: SSE2 is part of the x86-64 baseline; `Bank` checked bounds.
         unsafe { sse2(branches, taps, plan, history, out) }
+    }
+
+    /// The register-resident kernel for a single-branch bank (decimation) with `chunks`
+    /// 16-tap chunks, when there is one.
+    pub(super) fn decimator(chunks: usize) -> Option<super::FilterFn> {
+        Some(match chunks {
+            4 => decimate::<4>,
+            5 => decimate::<5>,
+            6 => decimate::<6>,
+            7 => decimate::<7>,
+            8 => decimate::<8>,
+            9 => decimate::<9>,
+            10 => decimate::<10>,
+            11 => decimate::<11>,
+            12 => decimate::<12>,
+            _ => return None,
+        })
+    }
+
+    /// The register-resident kernel for an integer upsampler by `up` with `chunks`
+    /// 16-tap chunks per branch, when its taps fit in registers.
+    pub(super) fn upsampler(up: usize, chunks: usize) -> Option<super::FilterFn> {
+        Some(match (up, chunks) {
+            (2, 2) => upsample::<2, 2>,
+            (2, 3) => upsample::<2, 3>,
+            (2, 4) => upsample::<2, 4>,
+            (2, 5) => upsample::<2, 5>,
+            (2, 6) => upsample::<2, 6>,
+            (3, 2) => upsample::<3, 2>,
+            (3, 3) => upsample::<3, 3>,
+            (3, 4) => upsample::<3, 4>,
+            _ => return None,
+        })
+    }
+
+    /// Only handed out by `select` for upsampling banks of this shape, after
+    /// detecting AVX2; `Bank` checked the shapes.
+    fn upsample<const UP: usize, const C: usize>(
+        branches: &[i16],
+        taps: usize,
+        plan: &[Step],
+        history: &[i16],
+        out: &mut [i16],
+    ) {
+        debug_assert_eq!(taps, C * LANES);
+        // SAFETY: AVX2 detected by `select`; bounds and layout checked by `Bank`.
+        unsafe { upsample_avx2::<UP, C>(branches, plan, history, out) }
+    }
+
+    /// Upsampling by `UP`: the `UP` outputs of each input position share one window,
+    /// loaded once and multiplied by every branch, whose taps stay in registers.
+    /// Partial sums are reduced eight outputs at a time.
+    ///
+    /// # Safety
+    /// AVX2 available; `branches` holds `UP` branches of `16 * C` taps; output `n`
+    /// reads window `n / UP`, within `history` (what `Layout::Upsample` checked).
+    #[target_feature(enable = "avx2")]
+    unsafe fn upsample_avx2<const UP: usize, const C: usize>(
+        branches: &[i16],
+        plan: &[Step],
+        history: &[i16],
+        out: &mut [i16],
+    ) {
+        let tp = branches.as_ptr() as *const __m256i;
+        // SAFETY: UP * C chunks of taps are in bounds per the caller.
+        let taps: [[__m256i; C]; UP] = std::array::from_fn(|b| {
+            std::array::from_fn(|c| unsafe { _mm256_loadu_si256(tp.add(b * C + c)) })
+        });
+        let n = out.len().min(plan.len());
+        let mut batch = [_mm256_setzero_si256(); 8];
+        let mut filled = 0;
+        let mut written = 0;
+        for position in 0..n / UP {
+            // SAFETY: window `position` is in bounds per the caller.
+            let w = unsafe { history.as_ptr().add(position) } as *const __m256i;
+            // SAFETY: C chunks of the checked window.
+            let window: [__m256i; C] =
+                std::array::from_fn(|c| unsafe { _mm256_loadu_si256(w.add(c)) });
+            for branch in &taps {
+                let mut acc = _mm256_setzero_si256();
+                for (t, v) in branch.iter().zip(&window) {
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(*t, *v));
+                }
+                batch[filled] = acc;
+                filled += 1;
+                if filled == 8 {
+                    out[written..written + 8].copy_from_slice(&reduce8(batch));
+                    written += 8;
+                    filled = 0;
+                }
+            }
+        }
+        for (o, acc) in out[written..].iter_mut().zip(&batch[..filled]) {
+            let sum = _mm_add_epi32(
+                _mm256_castsi256_si128(*acc),
+                _mm256_extracti128_si256::<1>(*acc),
+            );
+            *o = to_i16(hsum128(sum));
+        }
+    }
+
+    /// Only handed out by `select` for single-branch banks with `C` chunks, after
+    /// detecting AVX2; `Bank` checked the shapes.
+    fn decimate<const C: usize>(
+        branches: &[i16],
+        taps: usize,
+        plan: &[Step],
+        history: &[i16],
+        out: &mut [i16],
+    ) {
+        debug_assert_eq!(taps, C * LANES);
+        // SAFETY: AVX2 detected by `select`; bounds checked by `Bank`.
+        unsafe { decimate_avx2::<C>(branches, plan, history, out) }
+    }
+
+    /// Decimation: every output uses branch 0, so its taps stay in registers and
+    /// only the input window is loaded.
+    ///
+    /// # Safety
+    /// AVX2 available; `branches` holds at least `16 * C` taps; every
+    /// `start + 16 * C` in `plan` is within `history`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn decimate_avx2<const C: usize>(
+        branches: &[i16],
+        plan: &[Step],
+        history: &[i16],
+        out: &mut [i16],
+    ) {
+        let tp = branches.as_ptr() as *const __m256i;
+        // SAFETY: C chunks of taps are in bounds per the caller.
+        let taps: [__m256i; C] = std::array::from_fn(|c| unsafe { _mm256_loadu_si256(tp.add(c)) });
+        let window = |start: u32| -> __m256i {
+            // SAFETY: in bounds per the caller.
+            let w = unsafe { history.as_ptr().add(start as usize) } as *const __m256i;
+            let mut acc = _mm256_setzero_si256();
+            for (c, t) in taps.iter().enumerate() {
+                // SAFETY: chunk c of the checked window.
+                let v = unsafe { _mm256_loadu_si256(w.add(c)) };
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(*t, v));
+            }
+            acc
+        };
+        let n = out.len().min(plan.len());
+        let (plan8, plan_rest) = plan[..n].as_chunks::<8>();
+        let (out8, out_rest) = out[..n].as_chunks_mut::<8>();
+        for (steps, o) in plan8.iter().zip(out8.iter_mut()) {
+            let acc: [__m256i; 8] = std::array::from_fn(|k| window(steps[k].start));
+            *o = reduce8(acc);
+        }
+        for (o, step) in out_rest.iter_mut().zip(plan_rest) {
+            let acc = window(step.start);
+            let sum = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
+            *o = to_i16(hsum128(sum));
+        }
     }
 
     /// # Safety
@@ -259,11 +456,17 @@ mod x86 {
         }
     }
 
+    /// Every x86 kernel valid for a bank of `chunks` chunks with this layout.
     #[cfg(test)]
-    pub(super) fn all() -> Vec<super::FilterFn> {
+    pub(super) fn all(chunks: usize, layout: super::Layout) -> Vec<super::FilterFn> {
         let mut v: Vec<super::FilterFn> = vec![filter_sse2];
         if std::arch::is_x86_feature_detected!("avx2") {
             v.push(filter_avx2);
+            match layout {
+                super::Layout::SingleBranch => v.extend(decimator(chunks)),
+                super::Layout::Upsample(up) => v.extend(upsampler(up, chunks)),
+                super::Layout::General => {}
+            }
         }
         v
     }
@@ -291,13 +494,72 @@ mod tests {
             .collect();
         let mut a = vec![0i16; 100];
         filter_portable(&branches, taps, &plan, &history, &mut a);
-        let mut kernels: Vec<FilterFn> = vec![select()];
+        assert_eq!(Layout::of(&plan, taps), Layout::General);
+        let mut kernels: Vec<FilterFn> = vec![select(taps, Layout::General)];
         #[cfg(target_arch = "x86_64")]
-        kernels.extend(x86::all());
-        for k in kernels {
+        kernels.extend(x86::all(taps / LANES, Layout::General));
+        for k in &kernels {
             let mut b = vec![0i16; 100];
             k(&branches, taps, &plan, &history, &mut b);
             assert_eq!(a, b);
+        }
+        // Single-branch plans (decimation) through every kernel, incl. the
+        // register-resident one, for every supported chunk count.
+        for chunks in 1..=12usize {
+            let taps = chunks * LANES;
+            let plan: Vec<Step> = (0..37u32)
+                .map(|n| Step {
+                    branch: 0,
+                    start: 3 * n,
+                })
+                .collect();
+            let history: Vec<i16> = (0..(taps + 120))
+                .map(|i| ((i * 7919) % 65536) as i16)
+                .collect();
+            let bank_taps: Vec<i16> = (0..taps)
+                .map(|i| ((i as f32 * 0.29).cos() * 3000.0) as i16)
+                .collect();
+            let mut want = vec![0i16; plan.len()];
+            filter_portable(&bank_taps, taps, &plan, &history, &mut want);
+            assert_eq!(Layout::of(&plan, taps), Layout::SingleBranch);
+            let mut ks: Vec<FilterFn> = vec![select(taps, Layout::SingleBranch)];
+            #[cfg(target_arch = "x86_64")]
+            ks.extend(x86::all(chunks, Layout::SingleBranch));
+            for k in ks {
+                let mut got = vec![0i16; plan.len()];
+                k(&bank_taps, taps, &plan, &history, &mut got);
+                assert_eq!(got, want, "chunks={chunks}");
+            }
+        }
+        // Upsampling plans (branch n % up, window n / up) through every kernel.
+        for up in 2..=3usize {
+            for chunks in 1..=6usize {
+                let taps = chunks * LANES;
+                let outputs = 8 * up * 3 + up; // batches of eight plus a remainder
+                let plan: Vec<Step> = (0..outputs)
+                    .map(|n| Step {
+                        branch: ((n % up) * taps) as u32,
+                        start: (n / up) as u32,
+                    })
+                    .collect();
+                assert_eq!(Layout::of(&plan, taps), Layout::Upsample(up));
+                let bank_taps: Vec<i16> = (0..up * taps)
+                    .map(|i| ((i as f32 * 0.13).sin() * 5000.0) as i16)
+                    .collect();
+                let history: Vec<i16> = (0..outputs / up + taps)
+                    .map(|i| ((i * 104_729) % 65536) as i16)
+                    .collect();
+                let mut want = vec![0i16; outputs];
+                filter_portable(&bank_taps, taps, &plan, &history, &mut want);
+                let mut ks: Vec<FilterFn> = vec![select(taps, Layout::Upsample(up))];
+                #[cfg(target_arch = "x86_64")]
+                ks.extend(x86::all(chunks, Layout::Upsample(up)));
+                for k in ks {
+                    let mut got = vec![0i16; outputs];
+                    k(&bank_taps, taps, &plan, &history, &mut got);
+                    assert_eq!(got, want, "up={up} chunks={chunks}");
+                }
+            }
         }
         for (n, step) in plan.iter().enumerate() {
             let naive: i64 = (0..taps)

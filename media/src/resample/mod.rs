@@ -3,9 +3,9 @@
 //! One 20 ms frame in gives exactly one 20 ms frame out, from the very first
 //! call: never an empty frame, never a burst. Every pair of supported rates is a
 //! small rational ratio `up / down`, so conversion is an exact polyphase FIR:
-//! a Kaiser-windowed sinc prototype (stop band starting at the lower Nyquist
-//! frequency, pass band to 85% of it) split into `up` branches of Q14 taps and
-//! run in 16-bit fixed point. Because
+//! a Kaiser-windowed sinc prototype (62 dB stop band starting at the lower
+//! Nyquist frequency, pass band to 82% of it) split into `up` branches of Q14
+//! taps and run in 16-bit fixed point. Because
 //! a 20 ms frame is a whole number of periods of the phase pattern, the same
 //! precomputed plan serves every frame and the output count is fixed by integer
 //! arithmetic. Filter history is carried across frames; processing never
