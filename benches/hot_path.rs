@@ -221,6 +221,26 @@ fn parts(c: &mut Criterion) {
             buf.len()
         })
     });
+    let mut enc = OpusEncoder::new(SampleRate::Hz48000, OpusSettings::default()).expect("enc");
+    let packets: Vec<Vec<u8>> = signal(SampleRate::Hz48000, 50)
+        .chunks_exact(960)
+        .map(|c| {
+            let mut p = [0u8; MAX_PACKET];
+            let n = enc.encode(c, &mut p).expect("encode");
+            p[..n].to_vec()
+        })
+        .collect();
+    let mut dec = tenex_media::opus::OpusDecoder::new(SampleRate::Hz24000).expect("dec");
+    let mut pcm24 = [0i16; 480];
+    let mut k = 0;
+    // libopus's own cost inside uplink/opus_to_append_pcm16.
+    g.bench_function("opus_decode_20ms_to_24k", |b| {
+        b.iter(|| {
+            k = (k + 1) % packets.len();
+            dec.decode(black_box(&packets[k]), &mut pcm24)
+                .expect("decode")
+        })
+    });
     let codes = pcmu_payloads(1)[0];
     let mut out = [0i16; 160];
     g.bench_function("ulaw_decode_20ms", |b| {

@@ -408,6 +408,17 @@ mod tests {
     }
 
     #[test]
+    fn an_extension_element_overrunning_its_block_is_harmless() {
+        // One-byte-header extension of one word whose element claims 16 bytes: the
+        // `rtp` crate's own parser panics on this; ours only needs the block length.
+        let pkt = [
+            0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xBE, 0xDE, 0x00, 0x01, 0x1F, 0xAA, 0xBB, 0xCC,
+        ];
+        let p = RtpPacket::parse(&pkt).expect("parse");
+        assert_eq!((p.seq, p.payload.len()), (SeqNo(1), 0));
+    }
+
+    #[test]
     fn seq_order_wraps() {
         assert!(SeqNo(0).is_after(SeqNo(65535)));
         assert!(!SeqNo(65535).is_after(SeqNo(0)));
