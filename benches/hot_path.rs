@@ -29,6 +29,19 @@ fn signal(rate: SampleRate, frames: usize) -> Vec<i16> {
         .collect()
 }
 
+/// `frames` Opus packets of the test signal (48 kHz, 20 ms, default settings).
+fn opus_packets(frames: usize) -> Vec<Vec<u8>> {
+    let mut enc = OpusEncoder::new(SampleRate::Hz48000, OpusSettings::default()).expect("enc");
+    signal(SampleRate::Hz48000, frames)
+        .chunks_exact(960)
+        .map(|c| {
+            let mut p = [0u8; MAX_PACKET];
+            let n = enc.encode(c, &mut p).expect("encode");
+            p[..n].to_vec()
+        })
+        .collect()
+}
+
 fn frame_at(payload: &[u8]) -> Playout<'_> {
     Playout::Frame {
         payload,
@@ -78,15 +91,7 @@ fn uplink(c: &mut Criterion) {
         })
     });
 
-    let mut enc = OpusEncoder::new(SampleRate::Hz48000, OpusSettings::default()).expect("enc");
-    let packets: Vec<Vec<u8>> = signal(SampleRate::Hz48000, 50)
-        .chunks_exact(960)
-        .map(|c| {
-            let mut p = [0u8; MAX_PACKET];
-            let n = enc.encode(c, &mut p).expect("encode");
-            p[..n].to_vec()
-        })
-        .collect();
+    let packets = opus_packets(50);
     let mut up = Uplink::new(Codec::Opus, AudioFormat::Pcm16).expect("uplink");
     g.bench_function("opus_to_append_pcm16", |b| {
         b.iter(|| {
@@ -221,15 +226,7 @@ fn parts(c: &mut Criterion) {
             buf.len()
         })
     });
-    let mut enc = OpusEncoder::new(SampleRate::Hz48000, OpusSettings::default()).expect("enc");
-    let packets: Vec<Vec<u8>> = signal(SampleRate::Hz48000, 50)
-        .chunks_exact(960)
-        .map(|c| {
-            let mut p = [0u8; MAX_PACKET];
-            let n = enc.encode(c, &mut p).expect("encode");
-            p[..n].to_vec()
-        })
-        .collect();
+    let packets = opus_packets(50);
     let mut dec = tenex_media::opus::OpusDecoder::new(SampleRate::Hz24000).expect("dec");
     let mut pcm24 = [0i16; 480];
     let mut k = 0;

@@ -11,6 +11,15 @@
 
 use std::arch::x86_64::*;
 
+/// The same 16-byte table in both 128-bit lanes (`pshufb` looks up within a lane).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn both_lanes(table: [i8; 16]) -> __m256i {
+    // SAFETY: reads exactly the 16 bytes of `table`.
+    let lane = unsafe { _mm_loadu_si128(table.as_ptr() as *const __m128i) };
+    _mm256_broadcastsi128_si256(lane)
+}
+
 /// Bytes consumed from the input per encode step (the loads read 28).
 pub(super) const ENCODE_IN: usize = 24;
 /// Input bytes that must be readable for one encode step.
@@ -44,44 +53,26 @@ pub(super) fn encode(input: &[u8], out: &mut [u8]) -> usize {
 
 #[target_feature(enable = "avx2")]
 unsafe fn encode_avx2(input: &[u8], out: &mut [u8], steps: usize) {
-    let shuffle = _mm256_setr_epi8(
-        1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10, //
-        1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
-    );
-    let shift_lut = _mm256_setr_epi8(
+    let shuffle = both_lanes([1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10]);
+    const DIGIT: i8 = b'0' as i8 - 52;
+    let shift_lut = both_lanes([
         b'a' as i8 - 26,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'+' as i8 - 62,
-        b'/' as i8 - 63,
-        b'A' as i8,
-        0,
-        0, //
-        b'a' as i8 - 26,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
-        b'0' as i8 - 52,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        DIGIT,
         b'+' as i8 - 62,
         b'/' as i8 - 63,
         b'A' as i8,
         0,
         0,
-    );
+    ]);
     for k in 0..steps {
         // SAFETY: in bounds per the caller (see `encode`).
         let (lo, hi) = unsafe {
@@ -122,27 +113,17 @@ pub(super) fn decode(text: &[u8], out: &mut [u8]) -> usize {
 
 #[target_feature(enable = "avx2")]
 unsafe fn decode_avx2(text: &[u8], out: &mut [u8], max: usize) -> usize {
-    let lut_lo = _mm256_setr_epi8(
-        0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B,
-        0x1A, //
+    let lut_lo = both_lanes([
         0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B, 0x1B,
         0x1A,
-    );
-    let lut_hi = _mm256_setr_epi8(
-        0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
-        0x10, //
+    ]);
+    let lut_hi = both_lanes([
         0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
         0x10,
-    );
-    let lut_roll = _mm256_setr_epi8(
-        0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0, //
-        0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,
-    );
+    ]);
+    let lut_roll = both_lanes([0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0]);
     let mask_2f = _mm256_set1_epi8(0x2f);
-    let pack = _mm256_setr_epi8(
-        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1, //
-        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
-    );
+    let pack = both_lanes([2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1]);
     let lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, -1, -1);
     for k in 0..max {
         // SAFETY: in bounds per the caller (see `decode`).
