@@ -45,6 +45,7 @@ fn opus_packets(frames: usize) -> Vec<Vec<u8>> {
 fn frame_at(payload: &[u8]) -> Playout<'_> {
     Playout::Frame {
         payload,
+        payload_type: tenex_media::rtp::PayloadType::PCMU,
         seq: SeqNo(0),
         timestamp: RtpTimestamp(0),
         marker: false,

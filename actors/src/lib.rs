@@ -1,7 +1,11 @@
-//! tenex-actors: the per-call supervised actor tree and the network drivers it
-//! owns (SIP leg, RTP media leg, Realtime bridge, transcript publisher, CRM
-//! writer, call registry). It drives the sans-IO [`tenex_media`] core with real
-//! sockets and clocks. The crate is empty until the SIP leg lands; the
-//! dependency direction is fixed now: `tenex-voice` → `tenex-actors` → `tenex-media`.
+//! tenex-actors: the per-call network drivers and (next) the supervised actor
+//! tree that owns them. It drives the sans-IO [`tenex_media`] core with real
+//! sockets and clocks; the dependency direction is `tenex-voice` →
+//! `tenex-actors` → `tenex-media`.
+//!
+//! - [`media`]: the RTP media leg of a call (UDP, jitter buffer, codec, pacer,
+//!   RTCP, DTMF, symmetric RTP) and the RTP port pool.
+
+pub mod media;
 
 pub use tenex_media;

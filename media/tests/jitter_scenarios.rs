@@ -489,3 +489,51 @@ fn a_packet_late_by_less_than_the_max_depth_is_played_and_deepens_the_buffer() {
     assert_eq!((s.late, s.lost), (0, 0));
     assert!(jb.target_depth_ms() >= 40, "lateness deepened the buffer");
 }
+
+#[test]
+fn telephone_events_are_buffered_in_sequence_but_kept_out_of_the_jitter_estimate() {
+    // 100 packets at 20 ms; packets 40..50 are one RFC 4733 event: same sequence
+    // space, one fixed timestamp (the event start).
+    let event_pt = PayloadType::new(101).expect("pt");
+    let t0 = Instant::now();
+    let mut jb = JitterBuffer::new(JitterConfig {
+        event_payload_type: Some(event_pt),
+        ..JitterConfig::default()
+    });
+    let mut tx = RtpSender::new(Ssrc(5), SeqNo(100), RtpTimestamp(0));
+    let mut wire = [0u8; 200];
+    let mut played = Vec::new();
+    for i in 0..110u64 {
+        let now = t0 + Duration::from_millis(20 * i + 5);
+        if i < 100 {
+            let n = if (40..50).contains(&i) {
+                tx.write_at(
+                    event_pt,
+                    i == 40,
+                    RtpTimestamp(40 * 160),
+                    &[1, 0x0A, 0, 160],
+                    &mut wire,
+                )
+                .expect("w")
+            } else {
+                tx.write_media(PayloadType::PCMU, false, &[0xFF; 160], 160, &mut wire)
+                    .expect("w")
+            };
+            if (40..50).contains(&i) {
+                tx.skip(160); // the audio clock keeps moving across the event
+            }
+            assert_eq!(
+                jb.push(now, &RtpPacket::parse(&wire[..n]).expect("parse")),
+                PushOutcome::Accepted
+            );
+        }
+        if let Playout::Frame { payload_type, .. } = jb.pop(now) {
+            played.push(payload_type.get());
+        }
+    }
+    let s = jb.stats();
+    assert_eq!((s.lost, s.late), (0, 0), "a key press is not a loss");
+    assert_eq!(jb.jitter_ts(), 0, "event timestamps do not count as jitter");
+    assert_eq!(played.iter().filter(|&&pt| pt == 101).count(), 10);
+    assert!(played.len() as u64 + s.discarded == 100);
+}

@@ -28,6 +28,7 @@ fn tone(rate: u32, freq: f64, amp: f64, n: usize, offset: usize) -> Vec<i16> {
 fn frame(payload: &[u8]) -> Playout<'_> {
     Playout::Frame {
         payload,
+        payload_type: tenex_media::rtp::PayloadType::PCMU,
         seq: SeqNo(1),
         timestamp: RtpTimestamp(0),
         marker: false,
@@ -310,4 +311,24 @@ fn downlink_rejects_malformed_deltas_and_keeps_going() {
     down.push_delta(ItemTag(1), &delta_event(&[0u8; 960]))
         .expect("valid delta");
     assert_eq!(down.queued_frames(), 1);
+}
+
+#[test]
+fn telephone_event_frames_play_as_silence_not_errors() {
+    let pt = tenex_media::rtp::PayloadType::new(101).expect("pt");
+    let mut up = Uplink::new(Codec::Pcmu, AudioFormat::Pcm16)
+        .expect("uplink")
+        .with_event_payload_type(Some(pt));
+    let event = Playout::Frame {
+        payload: &[1, 0x0A, 0, 160],
+        payload_type: pt,
+        seq: SeqNo(1),
+        timestamp: RtpTimestamp(0),
+        marker: true,
+    };
+    let pcm = samples(&append_audio(
+        up.process(event).expect("event").expect("text"),
+    ));
+    assert_eq!(pcm.len(), 480);
+    assert!(pcm.iter().all(|&s| s == 0));
 }

@@ -75,6 +75,7 @@ fn time(
 fn frame(payload: &[u8]) -> Playout<'_> {
     Playout::Frame {
         payload,
+        payload_type: tenex_media::rtp::PayloadType::PCMU,
         seq: SeqNo(0),
         timestamp: RtpTimestamp(0),
         marker: false,

@@ -59,7 +59,7 @@ use std::time::Instant;
 pub use stats::JitterStats;
 
 use crate::rtcp::JitterEstimator;
-use crate::rtp::{RtpPacket, RtpTimestamp, SeqNo, SeqUnwrapper, Ssrc};
+use crate::rtp::{PayloadType, RtpPacket, RtpTimestamp, SeqNo, SeqUnwrapper, Ssrc};
 use adapt::Adapt;
 
 /// Jitter buffer configuration.
@@ -79,6 +79,11 @@ pub struct JitterConfig {
     pub slots: usize,
     /// Largest payload accepted, bytes.
     pub max_payload: usize,
+    /// The RFC 4733 telephone-event payload type, if negotiated. Events share the
+    /// stream's sequence numbers, so they are buffered like audio (a key press is not
+    /// a loss) and played out with their payload type, but their timestamps (fixed
+    /// for the length of an event) stay out of the jitter estimate.
+    pub event_payload_type: Option<PayloadType>,
 }
 
 impl Default for JitterConfig {
@@ -91,6 +96,7 @@ impl Default for JitterConfig {
             start_depth_ms: 40,
             slots: 32,
             max_payload: 1280,
+            event_payload_type: None,
         }
     }
 }
@@ -117,6 +123,8 @@ pub enum Playout<'a> {
     Frame {
         /// Its payload.
         payload: &'a [u8],
+        /// Its payload type (audio, or the telephone-event type).
+        payload_type: PayloadType,
         /// Its sequence number.
         seq: SeqNo,
         /// Its media timestamp.
@@ -140,6 +148,7 @@ pub enum Playout<'a> {
 struct Slot {
     ext_seq: u64,
     timestamp: RtpTimestamp,
+    payload_type: PayloadType,
     marker: bool,
     len: usize,
 }
@@ -177,6 +186,7 @@ impl JitterBuffer {
                 Slot {
                     ext_seq: EMPTY,
                     timestamp: RtpTimestamp(0),
+                    payload_type: PayloadType::PCMU,
                     marker: false,
                     len: 0,
                 };
@@ -291,13 +301,16 @@ impl JitterBuffer {
             self.adapt.on_underrun();
             self.underrun_run = 0;
         }
-        self.jitter.on_packet(pkt.timestamp, now);
-        self.adapt.on_jitter(self.jitter_duration());
+        if Some(pkt.payload_type) != self.cfg.event_payload_type {
+            self.jitter.on_packet(pkt.timestamp, now);
+            self.adapt.on_jitter(self.jitter_duration());
+        }
         let at = index * self.cfg.max_payload;
         self.payloads[at..at + pkt.payload.len()].copy_from_slice(pkt.payload);
         self.slots[index] = Slot {
             ext_seq: ext,
             timestamp: pkt.timestamp,
+            payload_type: pkt.payload_type,
             marker: pkt.marker,
             len: pkt.payload.len(),
         };
@@ -351,6 +364,7 @@ impl JitterBuffer {
             let at = index * self.cfg.max_payload;
             return Playout::Frame {
                 payload: &self.payloads[at..at + slot.len],
+                payload_type: slot.payload_type,
                 seq: SeqNo(next as u16),
                 timestamp: slot.timestamp,
                 marker: slot.marker,

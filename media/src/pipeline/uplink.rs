@@ -10,6 +10,7 @@ use crate::jitter::Playout;
 use crate::opus::{OpusDecoder, OpusError};
 use crate::realtime::{AppendWriter, AudioFormat};
 use crate::resample::Resampler;
+use crate::rtp::PayloadType;
 use crate::sdp::Codec;
 
 const G711_FRAME: usize = 160;
@@ -53,6 +54,7 @@ pub struct Uplink {
     leg_pcm: [i16; 480],
     out_pcm: [i16; 480],
     g711: [u8; G711_FRAME],
+    event_pt: Option<PayloadType>,
 }
 
 impl Uplink {
@@ -78,7 +80,15 @@ impl Uplink {
             leg_pcm: [0; 480],
             out_pcm: [0; 480],
             g711: [0; G711_FRAME],
+            event_pt: None,
         })
+    }
+
+    /// Frames carrying this RFC 4733 telephone-event payload type are played as
+    /// silence (the sender mutes audio while a key is pressed).
+    pub fn with_event_payload_type(mut self, pt: Option<PayloadType>) -> Uplink {
+        self.event_pt = pt;
+        self
     }
 
     /// The session input format.
@@ -93,6 +103,19 @@ impl Uplink {
 
     /// Frames one tick of playout. `Waiting` (nothing received yet) sends nothing.
     pub fn process(&mut self, playout: Playout<'_>) -> Result<Option<&str>, UplinkError> {
+        if let Playout::Frame { payload_type, .. } = playout
+            && Some(payload_type) == self.event_pt
+        {
+            let n = self.format.sample_rate().frame_samples();
+            self.out_pcm[..n].fill(0);
+            return Ok(Some(match self.format.law() {
+                None => self.writer.pcm16(&self.out_pcm[..n]),
+                Some(law) => {
+                    self.g711.fill(law.silence());
+                    self.writer.g711(&self.g711)
+                }
+            }));
+        }
         if let (true, Playout::Frame { payload, .. }) = (self.passthrough, playout) {
             if payload.len() != G711_FRAME {
                 return Err(UplinkError::FrameSize(payload.len()));

@@ -1,0 +1,367 @@
+//! The RTP media leg on real loopback sockets: a test "phone" socket plays the far end.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tenex_actors::media::{
+    AudioFrame, AudioRing, MediaCommand, MediaConfig, MediaEvent, MediaLeg, MediaMode, PortPool,
+    PortRange,
+};
+use tenex_media::SampleRate;
+use tenex_media::dtmf::{DtmfDigit, DtmfGenerator, DtmfTone, EventPayload};
+use tenex_media::g711::G711Law;
+use tenex_media::rtp::{PayloadType, RtpPacket, RtpSender, RtpTimestamp, SeqNo, Ssrc};
+use tenex_media::sdp::{Codec, Direction};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const DTMF_PT: u8 = 101;
+
+fn pool() -> PortPool {
+    // Each test binary picks ports near an ephemeral one so parallel tests differ.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+    let base = probe.local_addr().expect("addr").port();
+    let first = if base > 60_000 {
+        30_000 + base % 1000 * 2
+    } else {
+        base + 2
+    };
+    PortPool::new(
+        LOCAL,
+        PortRange {
+            first,
+            last: first + 40,
+        },
+    )
+}
+
+fn config(phone: SocketAddr, mode: MediaMode) -> MediaConfig {
+    MediaConfig {
+        codec: Codec::Pcmu,
+        send_pt: PayloadType::PCMU,
+        recv_pt: PayloadType::PCMU,
+        dtmf: Some((
+            PayloadType::new(DTMF_PT).expect("pt"),
+            PayloadType::new(DTMF_PT).expect("pt"),
+            8000,
+        )),
+        remote_rtp: Some(phone),
+        remote_rtcp: None,
+        rtcp_mux: true,
+        direction: Direction::SendRecv,
+        pcm_rate: SampleRate::Hz8000,
+        cname: "leg@test".into(),
+        mode,
+        inactivity_timeout: Duration::from_secs(30),
+        rtcp_interval: Duration::from_secs(5),
+    }
+}
+
+/// A tone, `i`-th 20 ms frame, as PCMU.
+fn tone_frame(i: usize) -> [u8; 160] {
+    let mut pcm = [0i16; 160];
+    for (n, s) in pcm.iter_mut().enumerate() {
+        let t = (i * 160 + n) as f64 / 8000.0;
+        *s = (8000.0 * (2.0 * std::f64::consts::PI * 400.0 * t).sin()) as i16;
+    }
+    let mut out = [0u8; 160];
+    G711Law::Ulaw.encode(&pcm, &mut out);
+    out
+}
+
+/// Sends `frames` packets of tone from `phone` to `to`, paced at 20 ms.
+async fn play(phone: &UdpSocket, to: SocketAddr, frames: usize, tx: &mut RtpSender) {
+    let start = Instant::now();
+    let mut wire = [0u8; 200];
+    for i in 0..frames {
+        sleep_until(start + Duration::from_millis(20 * i as u64)).await;
+        let n = tx
+            .write_media(PayloadType::PCMU, i == 0, &tone_frame(i), 160, &mut wire)
+            .expect("rtp");
+        phone.send_to(&wire[..n], to).await.expect("send");
+    }
+}
+
+/// Receives RTP on `phone` for `window`; returns the packets (RTCP skipped).
+async fn collect(phone: &UdpSocket, window: Duration) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + window;
+    let mut buf = [0u8; 2048];
+    while let Ok(Ok((n, _))) = timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        phone.recv_from(&mut buf),
+    )
+    .await
+    {
+        if !tenex_media::rtp::is_rtcp(&buf[..n]) {
+            got.push(buf[..n].to_vec());
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn echo_returns_the_callers_audio_with_a_well_formed_stream() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, mut ev_rx) = mpsc::channel(16);
+    let leg = MediaLeg::spawn(
+        pool.acquire().expect("port"),
+        config(phone.local_addr().expect("a"), MediaMode::Echo),
+        ev_tx,
+    )
+    .expect("leg");
+    let to = leg.local_addr();
+    let mut tx = RtpSender::new(Ssrc(0xAB), SeqNo(65_500), RtpTimestamp(0));
+    let (_, packets) = tokio::join!(
+        play(&phone, to, 50, &mut tx),
+        collect(&phone, Duration::from_millis(1300))
+    );
+    assert_eq!(
+        ev_rx.recv().await,
+        Some(MediaEvent::Latched(phone.local_addr().expect("a")))
+    );
+
+    let parsed: Vec<RtpPacket<'_>> = packets
+        .iter()
+        .map(|p| RtpPacket::parse(p).expect("parse"))
+        .collect();
+    assert!(
+        parsed.len() >= 55,
+        "one packet per 20 ms while running: got {}",
+        parsed.len()
+    );
+    let ssrc = parsed[0].ssrc;
+    let mut single_steps = 0;
+    for w in parsed.windows(2) {
+        assert_eq!(w[1].ssrc, ssrc);
+        assert_eq!(w[1].seq, w[0].seq.next(), "consecutive sequence numbers");
+        // One frame per packet; a starved task skips whole frames, never part of one.
+        let step = w[0].timestamp.delta_to(w[1].timestamp);
+        assert!(step >= 160 && step % 160 == 0, "timestamp step {step}");
+        single_steps += usize::from(step == 160);
+    }
+    assert!(
+        single_steps * 10 >= (parsed.len() - 1) * 9,
+        "nearly every step is one frame"
+    );
+    // The echoed tone: packets carrying audio (not silence) start with a marker.
+    let first_audio = parsed
+        .iter()
+        .position(|p| p.payload.iter().any(|&c| c != 0xFF))
+        .expect("audio came back");
+    assert!(parsed[first_audio].marker, "talk-spurt start is marked");
+    let echoed: Vec<i16> = parsed[first_audio..]
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&c| tenex_media::g711::ulaw_decode(c)))
+        .collect();
+    let loud = echoed.iter().filter(|s| s.abs() > 4000).count();
+    assert!(
+        loud > 160 * 20,
+        "the caller hears their tone back ({loud} loud samples)"
+    );
+
+    let stats = leg.stats().clone();
+    let jitter = leg.stop().await;
+    assert_eq!(stats.rtp_received.load(Ordering::Relaxed), 50);
+    assert_eq!(jitter.received, 50);
+    assert_eq!(jitter.lost, 0);
+    assert_eq!(pool.free(), pool.total(), "port returned");
+}
+
+#[tokio::test]
+async fn packets_from_another_source_after_latching_are_ignored() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let intruder = UdpSocket::bind("127.0.0.1:0").await.expect("intruder");
+    let pool = pool();
+    let (ev_tx, _ev) = mpsc::channel(16);
+    let leg = MediaLeg::spawn(
+        pool.acquire().expect("port"),
+        config(phone.local_addr().expect("a"), MediaMode::Echo),
+        ev_tx,
+    )
+    .expect("leg");
+    let mut tx = RtpSender::new(Ssrc(1), SeqNo(1), RtpTimestamp(0));
+    play(&phone, leg.local_addr(), 5, &mut tx).await;
+    let mut other = RtpSender::new(Ssrc(2), SeqNo(1), RtpTimestamp(0));
+    play(&intruder, leg.local_addr(), 5, &mut other).await;
+    intruder
+        .send_to(b"garbage that is not RTP", leg.local_addr())
+        .await
+        .expect("send");
+    sleep(Duration::from_millis(60)).await;
+    assert_eq!(leg.stats().rtp_received.load(Ordering::Relaxed), 5);
+    assert_eq!(leg.stats().rtp_rejected.load(Ordering::Relaxed), 6);
+    leg.stop().await;
+}
+
+#[tokio::test]
+async fn rfc4733_key_presses_are_reported_once_and_can_be_sent() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, mut ev_rx) = mpsc::channel(16);
+    let leg = MediaLeg::spawn(
+        pool.acquire().expect("port"),
+        config(phone.local_addr().expect("a"), MediaMode::Echo),
+        ev_tx,
+    )
+    .expect("leg");
+    let to = leg.local_addr();
+    // Some audio, then the digit 5 as RFC 4733 events (with the triple end packet).
+    let mut tx = RtpSender::new(Ssrc(9), SeqNo(10), RtpTimestamp(0));
+    play(&phone, to, 5, &mut tx).await;
+    let pt = PayloadType::new(DTMF_PT).expect("pt");
+    let mut generator =
+        DtmfGenerator::new(&DtmfTone::new(DtmfDigit::D5), tx.next_timestamp()).expect("gen");
+    let mut body = [0u8; 4];
+    let mut wire = [0u8; 64];
+    while let Some(p) = generator.poll_packet(&mut body) {
+        let n = tx
+            .write_at(pt, p.marker, p.timestamp, &body, &mut wire)
+            .expect("w");
+        phone.send_to(&wire[..n], to).await.expect("send");
+        sleep(Duration::from_millis(20)).await;
+    }
+    let mut digits = Vec::new();
+    while let Ok(Some(ev)) = timeout(Duration::from_millis(200), ev_rx.recv()).await {
+        if let MediaEvent::Dtmf(d) = ev {
+            digits.push(d);
+        }
+    }
+    assert_eq!(digits, vec![DtmfDigit::D5]);
+
+    // And the other way: the leg sends 7 as events on the negotiated payload type.
+    assert!(leg.command(MediaCommand::SendDtmf(DtmfDigit::D7)));
+    let packets = collect(&phone, Duration::from_millis(400)).await;
+    let events: Vec<EventPayload> = packets
+        .iter()
+        .filter_map(|p| RtpPacket::parse(p).ok())
+        .filter(|p| p.payload_type == pt)
+        .map(|p| EventPayload::decode(p.payload).expect("event"))
+        .collect();
+    assert!(events.len() >= 5);
+    assert!(events.iter().all(|e| e.digit() == Some(DtmfDigit::D7)));
+    assert_eq!(
+        events.iter().filter(|e| e.end).count(),
+        3,
+        "the end packet is sent three times"
+    );
+    leg.stop().await;
+}
+
+#[tokio::test]
+async fn hold_stops_what_we_send_and_unhold_resumes() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, _ev) = mpsc::channel(16);
+    let leg = MediaLeg::spawn(
+        pool.acquire().expect("port"),
+        config(phone.local_addr().expect("a"), MediaMode::Echo),
+        ev_tx,
+    )
+    .expect("leg");
+    assert!(
+        collect(&phone, Duration::from_millis(200)).await.len() >= 8,
+        "sending silence before hold"
+    );
+    assert!(leg.command(MediaCommand::Direction(Direction::RecvOnly)));
+    sleep(Duration::from_millis(50)).await;
+    assert!(
+        collect(&phone, Duration::from_millis(300)).await.is_empty(),
+        "nothing sent on hold"
+    );
+    assert!(leg.command(MediaCommand::Direction(Direction::SendRecv)));
+    let resumed = collect(&phone, Duration::from_millis(300)).await;
+    assert!(resumed.len() >= 12);
+    let seqs: Vec<u16> = resumed
+        .iter()
+        .map(|p| RtpPacket::parse(p).expect("p").seq.0)
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "sequence continues without gaps"
+    );
+    leg.stop().await;
+}
+
+#[tokio::test]
+async fn bridge_mode_moves_audio_through_the_rings_and_flush_reports_what_was_heard() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, _ev) = mpsc::channel(16);
+    let (uplink, downlink) = (AudioRing::new(50), AudioRing::new(500));
+    let mode = MediaMode::Bridge {
+        uplink: uplink.clone(),
+        downlink: downlink.clone(),
+    };
+    let leg = MediaLeg::spawn(
+        pool.acquire().expect("port"),
+        config(phone.local_addr().expect("a"), mode),
+        ev_tx,
+    )
+    .expect("leg");
+    // Caller audio comes out of the uplink ring, one decoded frame per tick.
+    let mut tx = RtpSender::new(Ssrc(3), SeqNo(1), RtpTimestamp(0));
+    play(&phone, leg.local_addr(), 20, &mut tx).await;
+    sleep(Duration::from_millis(100)).await;
+    assert!(
+        uplink.len() >= 15,
+        "decoded frames in the uplink ring: {}",
+        uplink.len()
+    );
+    assert_eq!(uplink.pop().expect("frame").pcm().len(), 160);
+    // Agent audio: 2 s queued at once plays out paced; a flush reports what was heard.
+    for _ in 0..100 {
+        downlink.push(AudioFrame::new(&[3000; 160], 7, 20_000));
+    }
+    sleep(Duration::from_millis(300)).await;
+    let (reply, heard) = tokio::sync::oneshot::channel();
+    assert!(leg.command(MediaCommand::Flush(reply)));
+    let flushed = heard.await.expect("flushed");
+    let item = flushed.item.expect("item 7 was playing");
+    assert_eq!(item.item.0, 7);
+    assert!(
+        item.played_ms > 0 && item.played_ms % 20 == 0,
+        "{} ms heard",
+        item.played_ms
+    );
+    // Every queued frame was either heard or dropped by the flush.
+    assert_eq!(item.played_ms as usize / 20 + flushed.dropped_frames, 100);
+    leg.stop().await;
+}
+
+#[tokio::test]
+async fn silence_from_the_far_end_is_reported_and_rtcp_flows() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, mut ev_rx) = mpsc::channel(16);
+    let mut cfg = config(phone.local_addr().expect("a"), MediaMode::Echo);
+    cfg.inactivity_timeout = Duration::from_millis(300);
+    cfg.rtcp_interval = Duration::from_millis(200);
+    let leg = MediaLeg::spawn(pool.acquire().expect("port"), cfg, ev_tx).expect("leg");
+    let event = timeout(Duration::from_secs(2), ev_rx.recv())
+        .await
+        .expect("in time");
+    assert_eq!(event, Some(MediaEvent::Inactive));
+    // RTCP (multiplexed) reached the phone: a sender report with our CNAME.
+    let mut buf = [0u8; 2048];
+    let mut saw_sr = false;
+    let deadline = Instant::now() + Duration::from_millis(600);
+    while let Ok(Ok((n, _))) = timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        phone.recv_from(&mut buf),
+    )
+    .await
+    {
+        if tenex_media::rtp::is_rtcp(&buf[..n]) {
+            let summary = tenex_media::rtcp::parse_compound(&buf[..n]).expect("rtcp parses");
+            saw_sr |= !summary.sender_reports.is_empty();
+        }
+    }
+    assert!(saw_sr);
+    assert!(leg.stats().rtcp_sent.load(Ordering::Relaxed) >= 2);
+    leg.stop().await;
+}
