@@ -5,7 +5,10 @@
 //!
 //! - [`media`]: the RTP media leg of a call (UDP, jitter buffer, codec, pacer,
 //!   RTCP, DTMF, symmetric RTP) and the RTP port pool.
+//! - [`sip`]: the SIP trunk leg (rsipstack behind our own API): inbound and
+//!   outbound calls, trunk security, call records.
 
 pub mod media;
+pub mod sip;
 
 pub use tenex_media;

@@ -1,0 +1,225 @@
+//! A call in progress, whichever way it was placed: dialog events, media events
+//! and commands until it ends, then the final record.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use tenex_media::SampleRate;
+use tenex_media::sdp::{self, Codec, CodecPrefs, LocalMedia, Negotiated, SessionDescription};
+use tokio::sync::mpsc;
+
+use super::engine::Shared;
+use super::info::parse_info_dtmf;
+use super::outcome::CallOutcome;
+use super::record::{CallId, HungUpBy};
+use super::registry::{CallControl, CallGuard};
+use crate::media::{MediaCommand, MediaConfig, MediaEvent, MediaLeg, MediaMode, MediaStats};
+
+/// Media events queued per call (DTMF, latch, inactivity).
+pub(crate) const MEDIA_EVENTS: usize = 32;
+
+/// The media leg configuration for a negotiated stream.
+pub(crate) fn media_config(
+    shared: &Shared,
+    neg: &Negotiated,
+    mode: MediaMode,
+    call: CallId,
+) -> MediaConfig {
+    MediaConfig {
+        codec: neg.codec,
+        send_pt: neg.send_pt,
+        recv_pt: neg.recv_pt,
+        dtmf: neg.dtmf.map(|d| (d.send_pt, d.recv_pt, d.clock_rate)),
+        remote_rtp: neg.remote_rtp,
+        remote_rtcp: neg.remote_rtcp,
+        rtcp_mux: neg.rtcp_mux,
+        direction: neg.direction,
+        pcm_rate: match neg.codec {
+            Codec::Opus => SampleRate::Hz48000,
+            Codec::Pcmu | Codec::Pcma => SampleRate::Hz8000,
+        },
+        cname: format!("{call}@tenex-voice"),
+        mode,
+        inactivity_timeout: shared.cfg.media_timeout,
+        rtcp_interval: Duration::from_secs(5),
+    }
+}
+
+/// Everything a running call owns.
+pub(crate) struct CallCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) guard: CallGuard,
+    pub(crate) dialog: InviteDialog,
+    pub(crate) states: DialogStateReceiver,
+    pub(crate) control: mpsc::Receiver<CallControl>,
+    pub(crate) media: MediaLeg,
+    pub(crate) media_events: mpsc::Receiver<MediaEvent>,
+    pub(crate) local: LocalMedia,
+    pub(crate) negotiated: Negotiated,
+    /// The SDP we last sent, re-sent for a re-INVITE without an offer.
+    pub(crate) last_sdp: String,
+}
+
+impl CallCtx {
+    fn id(&self) -> CallId {
+        self.guard.id
+    }
+
+    /// Runs the call until its dialog ends.
+    pub(crate) async fn run(mut self) {
+        let mut we_hung_up = false;
+        let mut cause = None;
+        loop {
+            tokio::select! {
+                state = self.states.recv() => match state {
+                    None => break,
+                    Some(DialogState::Terminated(..)) => break,
+                    Some(state) => self.on_state(state).await,
+                },
+                Some(event) = self.media_events.recv() => match event {
+                    MediaEvent::Dtmf(digit) => {
+                        self.shared.registry.update(self.id(), |r| r.push_dtmf(digit));
+                    }
+                    MediaEvent::Latched(_) => {}
+                    MediaEvent::Inactive => {
+                        tracing::info!(call = %self.id(), "no RTP from the far end: hanging up");
+                        cause = Some("media-timeout");
+                        we_hung_up = true;
+                        let _ = self.dialog.bye_with_reason("media timeout".into()).await;
+                    }
+                },
+                Some(cmd) = self.control.recv() => match cmd {
+                    CallControl::Hangup => {
+                        we_hung_up = true;
+                        if self.dialog.bye().await.is_err() {
+                            let _ = self.dialog.hangup().await;
+                        }
+                    }
+                    CallControl::SendDtmf(digit) => {
+                        self.media.command(MediaCommand::SendDtmf(digit));
+                    }
+                },
+            }
+        }
+        self.finish(
+            if we_hung_up {
+                HungUpBy::Us
+            } else {
+                HungUpBy::Them
+            },
+            cause,
+        )
+        .await;
+    }
+
+    async fn on_state(&mut self, state: DialogState) {
+        match state {
+            DialogState::Confirmed(..) => {
+                self.shared.registry.update(self.id(), |r| {
+                    r.answered_at.get_or_insert_with(SystemTime::now);
+                });
+            }
+            DialogState::Updated(_, req, handle) => {
+                let (status, body) = if matches!(req.method, Method::Invite | Method::Update) {
+                    self.renegotiate(&req.body)
+                } else {
+                    (StatusCode::OK, None)
+                };
+                let headers = body
+                    .as_ref()
+                    .map(|_| vec![Header::ContentType("application/sdp".into())]);
+                let _ = handle.respond(status, headers, body).await;
+            }
+            DialogState::Info(_, req, handle) => {
+                let ct = req.header_value("Content-Type").unwrap_or_default();
+                if let Some(digit) = parse_info_dtmf(&ct, &req.body) {
+                    self.shared
+                        .registry
+                        .update(self.id(), |r| r.push_dtmf(digit));
+                }
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Options(_, _, h)
+            | DialogState::Notify(_, _, h)
+            | DialogState::Message(_, _, h) => {
+                let _ = h.reply(StatusCode::OK).await;
+            }
+            DialogState::Refer(_, _, h) | DialogState::Publish(_, _, h) => {
+                let _ = h.reply(StatusCode::MethodNotAllowed).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// A re-INVITE/UPDATE: hold, unhold, or a moved far end. The codec stays.
+    fn renegotiate(&mut self, body: &[u8]) -> (StatusCode, Option<Vec<u8>>) {
+        if body.is_empty() {
+            // No offer: ours stands (RFC 3264 §8); the answer comes in the ACK.
+            return (StatusCode::OK, Some(self.last_sdp.clone().into_bytes()));
+        }
+        let offer = match SessionDescription::parse(body) {
+            Ok(o) => o,
+            Err(_) => return (StatusCode::BadRequest, None),
+        };
+        let Ok(same_codec) = CodecPrefs::new(&[self.negotiated.codec]) else {
+            return (StatusCode::ServerInternalError, None);
+        };
+        let local = self.local.next_version();
+        let answer = match sdp::answer(&offer, &local, &same_codec) {
+            Ok(a) => a,
+            Err(_) => return (StatusCode::NotAcceptableHere, None),
+        };
+        let neg = answer.negotiated;
+        if neg.remote_rtp != self.negotiated.remote_rtp
+            || neg.remote_rtcp != self.negotiated.remote_rtcp
+        {
+            self.media.command(MediaCommand::Remote {
+                rtp: neg.remote_rtp,
+                rtcp: neg.remote_rtcp,
+            });
+        }
+        self.media.command(MediaCommand::Direction(neg.direction));
+        let held = neg.direction != sdp::Direction::SendRecv;
+        self.shared.registry.update(self.id(), |r| r.held |= held);
+        self.local = local;
+        self.negotiated = neg;
+        self.last_sdp = answer.sdp;
+        (StatusCode::OK, Some(self.last_sdp.clone().into_bytes()))
+    }
+
+    async fn finish(self, by: HungUpBy, cause: Option<&'static str>) {
+        let stats = self.media.stats().clone();
+        let jitter = self.media.stop().await;
+        let id = self.guard.id;
+        self.shared.registry.update(id, |r| {
+            r.ended_at = Some(SystemTime::now());
+            r.outcome.get_or_insert(CallOutcome::Completed);
+            r.hung_up_by.get_or_insert(by);
+            if r.hangup_cause.is_none() {
+                r.hangup_cause = cause;
+            }
+            r.rtp_sent = MediaStats::get(&stats.rtp_sent);
+            r.rtp_received = MediaStats::get(&stats.rtp_received);
+            r.rtp_lost = jitter.lost;
+        });
+        self.shared.dialogs.remove_dialog(&self.dialog.id());
+        tracing::info!(call = %id, "call ended");
+        drop(self.guard);
+    }
+}
+
+/// Starts a media leg for a call, returning it and its event receiver.
+pub(crate) fn start_media(
+    shared: &Shared,
+    lease: crate::media::PortLease,
+    neg: &Negotiated,
+    call: CallId,
+) -> std::io::Result<(MediaLeg, mpsc::Receiver<MediaEvent>)> {
+    let (tx, rx) = mpsc::channel(MEDIA_EVENTS);
+    let leg = MediaLeg::spawn(lease, media_config(shared, neg, MediaMode::Echo, call), tx)?;
+    Ok((leg, rx))
+}

@@ -1,0 +1,329 @@
+//! The SIP engine: listeners, the request loop, and the public API.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::platform::CancellationToken;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+use super::config::{SipConfig, SipTransport};
+use super::inbound;
+use super::outbound::{self, DialError, DialRequest, DialResult};
+use super::record::{CallId, CallRecord};
+use super::registry::{CallControl, EngineCounters, EngineStats, Registry};
+use super::router::CallRouter;
+use super::security::{Allowlist, LogThrottle, RateLimiter};
+use crate::media::PortPool;
+use tenex_media::dtmf::DtmfDigit;
+
+/// Methods we answer, for `Allow` headers.
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
+
+/// Why the engine could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SipError {
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The SIP stack refused to start.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+/// What every call task shares.
+pub(crate) struct Shared {
+    pub(crate) cfg: SipConfig,
+    pub(crate) dialogs: Arc<DialogLayer>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) pool: PortPool,
+    pub(crate) router: Arc<dyn CallRouter>,
+    pub(crate) allowlist: Allowlist,
+    pub(crate) rejected_log: Mutex<LogThrottle>,
+    /// The address we put in Contact, Via and SDP.
+    pub(crate) public_ip: IpAddr,
+    pub(crate) sip_port: u16,
+    pub(crate) session_ids: AtomicU64,
+}
+
+impl Shared {
+    /// Our Contact URI for a call over `transport`.
+    pub(crate) fn contact(&self, user: &str, transport: SipTransport) -> String {
+        let user = if user.is_empty() { "tenex" } else { user };
+        match transport {
+            SipTransport::Udp => format!("sip:{user}@{}:{}", self.public_ip, self.sip_port),
+            SipTransport::Tcp => format!(
+                "sip:{user}@{}:{};transport=tcp",
+                self.public_ip, self.sip_port
+            ),
+        }
+    }
+}
+
+/// A running SIP engine: UDP and TCP listeners, inbound routing, outbound dialing.
+pub struct SipEngine {
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    serve: JoinHandle<()>,
+    requests: JoinHandle<()>,
+    local: SocketAddr,
+}
+
+impl std::fmt::Debug for SipEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipEngine")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SipEngine {
+    /// Starts listening (UDP and TCP on the same port) and serving calls.
+    pub async fn start(cfg: SipConfig, router: Arc<dyn CallRouter>) -> Result<SipEngine, SipError> {
+        let token = CancellationToken::new();
+        let public_ip = match (cfg.advertised_ip, cfg.listen.ip()) {
+            (Some(ip), _) => ip,
+            (None, ip) if !ip.is_unspecified() => ip,
+            (None, _) => IpAddr::from([127, 0, 0, 1]),
+        };
+        let transport = TransportLayer::new(token.child_token());
+        let udp = UdpConnection::create_connection(cfg.listen, None, Some(token.child_token()))
+            .await
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let udp_addr = udp
+            .get_addr()
+            .get_socketaddr()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let local = SocketAddr::new(cfg.listen.ip(), udp_addr.port());
+        // The stack binds TCP lazily and only logs a failure: check the port first.
+        std::net::TcpListener::bind(local).map_err(|source| SipError::Bind {
+            addr: local,
+            source,
+        })?;
+        let advertised = SocketAddr::new(public_ip, local.port());
+        transport.add_transport(udp.into());
+        let tcp = TcpListenerConnection::new(local, Some(advertised))
+            .await
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        transport.add_transport(tcp.into());
+
+        let registry = Registry::new(cfg.max_calls, cfg.history);
+        let limiter = Arc::new(Mutex::new(RateLimiter::new(
+            cfg.rate_limit_per_sec,
+            cfg.rate_limit_burst,
+        )));
+        {
+            let registry = registry.clone();
+            let limiter = limiter.clone();
+            // Runs for every datagram and every TCP accept, before parsing.
+            transport.set_whitelist(move |ip: IpAddr| {
+                let allowed = limiter
+                    .lock()
+                    .map(|mut l| l.allow(ip, Instant::now()))
+                    .unwrap_or(true);
+                if !allowed {
+                    EngineCounters::bump(&registry.counters.rate_limited);
+                }
+                async move { allowed }
+            });
+        }
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent("tenex-voice")
+            .with_cancel_token(token.clone())
+            .with_transport_layer(transport)
+            .build();
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let allowlist = Allowlist::new(
+            cfg.trunks
+                .iter()
+                .flat_map(|t| t.inbound_sources.clone())
+                .collect(),
+        );
+        let pool = PortPool::new(public_ip, cfg.rtp_ports);
+        let shared = Arc::new(Shared {
+            cfg,
+            dialogs,
+            registry,
+            pool,
+            router,
+            allowlist,
+            rejected_log: Mutex::new(LogThrottle::default()),
+            public_ip,
+            sip_port: local.port(),
+            session_ids: AtomicU64::new(1),
+        });
+        let inner = endpoint.inner.clone();
+        let serve = tokio::spawn(async move {
+            if let Err(e) = inner.serve().await {
+                tracing::error!(error = %e, "SIP endpoint stopped");
+            }
+        });
+        let requests = tokio::spawn(request_loop(shared.clone(), incoming));
+        tracing::info!(%local, "SIP listening on UDP and TCP");
+        Ok(SipEngine {
+            shared,
+            token,
+            serve,
+            requests,
+            local,
+        })
+    }
+
+    /// The listening address (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// A snapshot of calls and ports.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            active_calls: self.shared.registry.active_count(),
+            ports_free: self.shared.pool.free(),
+            ports_total: self.shared.pool.total(),
+            draining: self.shared.registry.draining(),
+        }
+    }
+
+    /// Engine counters (rejections by reason, rate limiting, ...).
+    pub fn counters(&self) -> &EngineCounters {
+        &self.shared.registry.counters
+    }
+
+    /// Records of live and recently finished calls, oldest first.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.registry.records()
+    }
+
+    /// Ids of calls in progress.
+    pub fn active_calls(&self) -> Vec<CallId> {
+        self.shared.registry.active_ids()
+    }
+
+    /// Hangs a call up; false if there is no such call.
+    pub fn hangup(&self, call: CallId) -> bool {
+        self.shared.registry.control(call, CallControl::Hangup)
+    }
+
+    /// Sends a key press into a call (RFC 4733); false if there is no such call.
+    pub fn send_dtmf(&self, call: CallId, digit: DtmfDigit) -> bool {
+        self.shared
+            .registry
+            .control(call, CallControl::SendDtmf(digit))
+    }
+
+    /// Drain mode: stop admitting calls (503), let live calls finish.
+    pub fn set_draining(&self, on: bool) {
+        self.shared.registry.set_draining(on);
+    }
+
+    /// Places a call through a trunk and waits for it to be answered or to fail.
+    pub async fn dial(&self, req: DialRequest) -> Result<DialResult, DialError> {
+        outbound::dial(self.shared.clone(), req).await
+    }
+
+    /// Stops listening and hangs up nothing: call tasks end with their dialogs.
+    pub async fn shutdown(self) {
+        self.token.cancel();
+        self.requests.abort();
+        let _ = self.serve.await;
+    }
+}
+
+/// Source address and transport of a request.
+fn origin(tx: &Transaction) -> (SocketAddr, SipTransport) {
+    let Some(conn) = tx.connection.as_ref() else {
+        return (SocketAddr::from(([0, 0, 0, 0], 0)), SipTransport::Udp);
+    };
+    let transport = match conn.transport() {
+        rsipstack::sip::Transport::Tcp => SipTransport::Tcp,
+        _ => SipTransport::Udp,
+    };
+    let addr = conn
+        .get_remote_addr()
+        .and_then(|a| a.get_socketaddr().ok())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    (addr, transport)
+}
+
+async fn request_loop(
+    shared: Arc<Shared>,
+    mut incoming: rsipstack::transaction::TransactionReceiver,
+) {
+    while let Some(mut tx) = incoming.recv().await {
+        let (source, transport) = origin(&tx);
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
+        let method = tx.original.method;
+        if in_dialog {
+            match shared.dialogs.match_dialog(&tx) {
+                Some(mut dialog) => {
+                    tokio::spawn(async move {
+                        let _ = dialog.handle(&mut tx).await;
+                    });
+                }
+                None => {
+                    EngineCounters::bump(&shared.registry.counters.unknown_dialog);
+                    tokio::spawn(async move {
+                        let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    });
+                }
+            }
+            continue;
+        }
+        match method {
+            Method::Invite => {
+                tokio::spawn(inbound::handle_invite(
+                    shared.clone(),
+                    tx,
+                    source,
+                    transport,
+                ));
+            }
+            Method::Options => {
+                EngineCounters::bump(&shared.registry.counters.options);
+                tokio::spawn(async move {
+                    let headers = vec![Header::Allow(ALLOW.into())];
+                    let _ = tx.reply_with(StatusCode::OK, headers, None).await;
+                });
+            }
+            Method::Bye | Method::Info | Method::Update => {
+                // Out of dialog: there is no such call.
+                EngineCounters::bump(&shared.registry.counters.unknown_dialog);
+                tokio::spawn(async move {
+                    let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                });
+            }
+            _ => {
+                EngineCounters::bump(&shared.registry.counters.not_allowed);
+                tokio::spawn(async move {
+                    let headers = vec![Header::Allow(ALLOW.into())];
+                    let _ = tx
+                        .reply_with(StatusCode::MethodNotAllowed, headers, None)
+                        .await;
+                });
+            }
+        }
+    }
+}

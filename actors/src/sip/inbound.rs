@@ -1,0 +1,239 @@
+//! An inbound INVITE: checks, routing, SDP, and answering.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use rsipstack::dialog::dialog::DialogState;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use tenex_media::sdp::{self, LocalMedia, SdpErrorKind, SessionDescription};
+use tokio::sync::mpsc;
+
+use super::call::{CallCtx, start_media};
+use super::config::SipTransport;
+use super::engine::Shared;
+use super::outcome::CallOutcome;
+use super::record::{CallId, CallRecord, Direction, HungUpBy};
+use super::registry::{CONTROL_QUEUE, EngineCounters};
+use super::router::{IncomingCall, Route};
+
+/// Replies with a final status (and a Retry-After for 503) and keeps the transaction
+/// alive long enough for retransmissions of the final response.
+async fn reject(mut tx: Transaction, status: StatusCode, retry_after: Option<u32>) {
+    let headers =
+        retry_after.map_or_else(Vec::new, |s| vec![Header::RetryAfter(s.to_string().into())]);
+    let _ = tx.reply_with(status, headers, None).await;
+    // Keep driving it briefly so Timer G retransmits the final over UDP if needed.
+    let _ = tokio::time::timeout(Duration::from_secs(4), async {
+        while tx.receive().await.is_some() {}
+    })
+    .await;
+}
+
+fn fail(shared: &Shared, call: CallId, status: u16, outcome: CallOutcome) {
+    shared.registry.update(call, |r| {
+        r.final_status = Some(status);
+        r.outcome = Some(outcome);
+        r.hung_up_by = Some(HungUpBy::Us);
+        r.ended_at = Some(SystemTime::now());
+    });
+}
+
+/// Handles one new inbound INVITE from `source`.
+pub(crate) async fn handle_invite(
+    shared: Arc<Shared>,
+    tx: Transaction,
+    source: SocketAddr,
+    transport: SipTransport,
+) {
+    let counters = &shared.registry.counters;
+    EngineCounters::bump(&counters.invites);
+    if !shared.allowlist.allows(source.ip()) {
+        EngineCounters::bump(&counters.forbidden);
+        let log = shared
+            .rejected_log
+            .lock()
+            .map(|mut l| l.should_log(source.ip(), std::time::Instant::now()))
+            .unwrap_or(false);
+        if log {
+            tracing::warn!(source = %source.ip(), "INVITE refused: source is not on any trunk's allowlist");
+        }
+        return reject(tx, StatusCode::Forbidden, None).await;
+    }
+    let header = |v: Result<String, rsipstack::sip::Error>| v.unwrap_or_default();
+    let call = IncomingCall {
+        user: tx.original.uri.user().map(str::to_owned),
+        from: header(tx.original.from_header().map(|h| h.value().to_string())),
+        to: header(tx.original.to_header().map(|h| h.value().to_string())),
+        source,
+        transport,
+    };
+    let answer_after = match shared.router.route(&call) {
+        Route::NotFound => {
+            EngineCounters::bump(&counters.not_found);
+            return reject(tx, StatusCode::NotFound, None).await;
+        }
+        Route::Echo { answer_after } => answer_after,
+    };
+
+    let id = shared.registry.next_id();
+    let sip_call_id = header(tx.original.call_id_header().map(|h| h.value().to_string()));
+    let record = CallRecord::new(
+        id,
+        sip_call_id,
+        Direction::Inbound,
+        call.from.clone(),
+        call.to.clone(),
+        source,
+        transport,
+    );
+    let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+    let Some(guard) = shared.registry.admit(record, control_tx) else {
+        EngineCounters::bump(&counters.unavailable);
+        return reject(
+            tx,
+            StatusCode::ServiceUnavailable,
+            Some(shared.cfg.retry_after_secs),
+        )
+        .await;
+    };
+
+    let offer = match SessionDescription::parse(&tx.original.body) {
+        Ok(offer) => offer,
+        Err(e) => {
+            let (status, code) = match e.kind() {
+                SdpErrorKind::Malformed => (StatusCode::BadRequest, 400),
+                _ => (StatusCode::NotAcceptableHere, 488),
+            };
+            bump_sdp(&shared, code);
+            fail(&shared, id, code, CallOutcome::Failed);
+            return reject(tx, status, None).await;
+        }
+    };
+    let Ok(lease) = shared.pool.acquire() else {
+        EngineCounters::bump(&counters.unavailable);
+        fail(&shared, id, 503, CallOutcome::Failed);
+        return reject(
+            tx,
+            StatusCode::ServiceUnavailable,
+            Some(shared.cfg.retry_after_secs),
+        )
+        .await;
+    };
+    let session = shared.session_ids.fetch_add(1, Ordering::Relaxed);
+    let local = LocalMedia::new(shared.public_ip, lease.port(), session, 1);
+    let answer = match sdp::answer(&offer, &local, &shared.cfg.codecs) {
+        Ok(a) => a,
+        Err(e) => {
+            let (status, code) = match e.kind() {
+                SdpErrorKind::Malformed => (StatusCode::BadRequest, 400),
+                _ => (StatusCode::NotAcceptableHere, 488),
+            };
+            bump_sdp(&shared, code);
+            fail(&shared, id, code, CallOutcome::Failed);
+            drop(lease);
+            return reject(tx, status, None).await;
+        }
+    };
+
+    let (state_tx, mut states) = shared.dialogs.new_dialog_state_channel();
+    let contact = shared.contact(call.user.as_deref().unwrap_or(""), transport);
+    let Ok(contact) = contact.as_str().try_into() else {
+        fail(&shared, id, 500, CallOutcome::Failed);
+        return reject(tx, StatusCode::ServerInternalError, None).await;
+    };
+    let dialog =
+        match shared
+            .dialogs
+            .get_or_create_server_invite(&tx, state_tx, None, Some(contact))
+        {
+            Ok(d) => d,
+            Err(_) => {
+                // Typically an INVITE without a Contact header.
+                EngineCounters::bump(&counters.bad_request);
+                fail(&shared, id, 400, CallOutcome::Failed);
+                return reject(tx, StatusCode::BadRequest, None).await;
+            }
+        };
+    let mut handler = dialog.clone();
+    let mut tx = tx;
+    tokio::spawn(async move {
+        let _ = handler.handle(&mut tx).await;
+    });
+    let _ = dialog.ringing(None, None);
+
+    // Ring until it is time to answer, unless the caller gives up first (CANCEL: the
+    // stack answers 200 to it and 487 to the INVITE).
+    let ring_until = tokio::time::Instant::now() + answer_after;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(ring_until) => break,
+            state = states.recv() => match state {
+                Some(DialogState::Terminated(..)) | None => {
+                    shared.registry.update(id, |r| {
+                        r.outcome = Some(CallOutcome::Canceled);
+                        r.final_status = Some(487);
+                        r.hung_up_by = Some(HungUpBy::Them);
+                        r.ended_at = Some(SystemTime::now());
+                    });
+                    shared.dialogs.remove_dialog(&dialog.id());
+                    return;
+                }
+                Some(_) => {}
+            },
+        }
+    }
+
+    let port = lease.port();
+    let (media, media_events) = match start_media(&shared, lease, &answer.negotiated, id) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(call = %id, error = %e, "media leg failed to start");
+            let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
+            fail(&shared, id, 500, CallOutcome::Failed);
+            shared.dialogs.remove_dialog(&dialog.id());
+            return;
+        }
+    };
+    let sdp_headers = vec![Header::ContentType("application/sdp".into())];
+    if dialog
+        .accept(Some(sdp_headers), Some(answer.sdp.clone().into_bytes()))
+        .is_err()
+    {
+        // The caller cancelled between our last check and the answer.
+        shared
+            .registry
+            .update(id, |r| r.outcome = Some(CallOutcome::Canceled));
+    }
+    shared.registry.update(id, |r| {
+        r.codec = Some(answer.negotiated.codec);
+        r.rtp_port = Some(port);
+        r.answered_at = Some(SystemTime::now());
+    });
+    CallCtx {
+        shared: shared.clone(),
+        guard,
+        dialog,
+        states,
+        control: control_rx,
+        media,
+        media_events,
+        local,
+        negotiated: answer.negotiated,
+        last_sdp: answer.sdp,
+    }
+    .run()
+    .await;
+}
+
+fn bump_sdp(shared: &Shared, code: u16) {
+    let c = &shared.registry.counters;
+    if code == 400 {
+        EngineCounters::bump(&c.bad_request);
+    } else {
+        EngineCounters::bump(&c.not_acceptable);
+    }
+}

@@ -1,0 +1,127 @@
+//! What we remember about each call.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use tenex_media::dtmf::DtmfDigit;
+use tenex_media::sdp::Codec;
+
+use super::config::SipTransport;
+use super::outcome::CallOutcome;
+
+/// Our id for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "call_{:016x}", self.0)
+    }
+}
+
+/// Which way a call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Someone called us.
+    Inbound,
+    /// We called someone.
+    Outbound,
+}
+
+/// Who ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HungUpBy {
+    /// We did (BYE, CANCEL, or a rejection).
+    Us,
+    /// The far end did.
+    Them,
+}
+
+/// A call's record: live while it runs, final once it ends.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// Our id.
+    pub id: CallId,
+    /// The SIP Call-ID.
+    pub sip_call_id: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// From URI.
+    pub from: String,
+    /// To URI.
+    pub to: String,
+    /// The far end's signalling address.
+    pub remote: SocketAddr,
+    /// Signalling transport.
+    pub transport: SipTransport,
+    /// Negotiated audio codec.
+    pub codec: Option<Codec>,
+    /// Our RTP port.
+    pub rtp_port: Option<u16>,
+    /// When the INVITE was sent or received.
+    pub started_at: SystemTime,
+    /// When the call was answered.
+    pub answered_at: Option<SystemTime>,
+    /// When it ended.
+    pub ended_at: Option<SystemTime>,
+    /// How it ended (set when it ends).
+    pub outcome: Option<CallOutcome>,
+    /// The final SIP status of a failed attempt.
+    pub final_status: Option<u16>,
+    /// Who hung up.
+    pub hung_up_by: Option<HungUpBy>,
+    /// Why, when it was not a plain hang-up (e.g. `media-timeout`).
+    pub hangup_cause: Option<&'static str>,
+    /// RTP packets we sent.
+    pub rtp_sent: u64,
+    /// RTP packets we received.
+    pub rtp_received: u64,
+    /// Packets the jitter buffer counted as lost.
+    pub rtp_lost: u64,
+    /// Keys pressed (RFC 4733 and SIP INFO), in order (at most 64 kept).
+    pub dtmf: Vec<DtmfDigit>,
+    /// Whether the call was put on hold at some point.
+    pub held: bool,
+}
+
+impl CallRecord {
+    pub(crate) fn new(
+        id: CallId,
+        sip_call_id: String,
+        direction: Direction,
+        from: String,
+        to: String,
+        remote: SocketAddr,
+        transport: SipTransport,
+    ) -> CallRecord {
+        CallRecord {
+            id,
+            sip_call_id,
+            direction,
+            from,
+            to,
+            remote,
+            transport,
+            codec: None,
+            rtp_port: None,
+            started_at: SystemTime::now(),
+            answered_at: None,
+            ended_at: None,
+            outcome: None,
+            final_status: None,
+            hung_up_by: None,
+            hangup_cause: None,
+            rtp_sent: 0,
+            rtp_received: 0,
+            rtp_lost: 0,
+            dtmf: Vec::new(),
+            held: false,
+        }
+    }
+
+    pub(crate) fn push_dtmf(&mut self, digit: DtmfDigit) {
+        if self.dtmf.len() < 64 {
+            self.dtmf.push(digit);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The node-wide view of calls: admission (capacity, drain), lookup by call id
+//! and by dialog, live records and a bounded history of finished ones.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use super::record::{CallId, CallRecord};
+use tenex_media::dtmf::DtmfDigit;
+
+/// Control commands queued per call.
+pub(crate) const CONTROL_QUEUE: usize = 16;
+
+/// Commands to a running call.
+#[derive(Debug)]
+pub(crate) enum CallControl {
+    /// Hang up (BYE when answered, CANCEL/487 before).
+    Hangup,
+    /// Send a key press as RFC 4733 events.
+    SendDtmf(DtmfDigit),
+}
+
+/// Counters for the whole engine.
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// INVITEs that started a call attempt.
+    pub invites: AtomicU64,
+    /// 403: source not on the allowlist.
+    pub forbidden: AtomicU64,
+    /// 404: no route.
+    pub not_found: AtomicU64,
+    /// 503: at capacity, draining or out of RTP ports.
+    pub unavailable: AtomicU64,
+    /// 488: no common codec or unusable SDP.
+    pub not_acceptable: AtomicU64,
+    /// 400: malformed SDP or a request we could not build a dialog from.
+    pub bad_request: AtomicU64,
+    /// 481: in-dialog requests for unknown dialogs.
+    pub unknown_dialog: AtomicU64,
+    /// OPTIONS answered.
+    pub options: AtomicU64,
+    /// Datagrams and connections dropped by the per-source rate limit.
+    pub rate_limited: AtomicU64,
+    /// Requests with methods we do not serve (405).
+    pub not_allowed: AtomicU64,
+}
+
+impl EngineCounters {
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Calls in progress.
+    pub active_calls: usize,
+    /// RTP ports free.
+    pub ports_free: usize,
+    /// RTP ports in the pool.
+    pub ports_total: usize,
+    /// Whether new calls are refused.
+    pub draining: bool,
+}
+
+pub(crate) struct ActiveCall {
+    pub(crate) record: CallRecord,
+    pub(crate) control: mpsc::Sender<CallControl>,
+}
+
+#[derive(Default)]
+struct Inner {
+    active: HashMap<CallId, ActiveCall>,
+    history: VecDeque<CallRecord>,
+}
+
+pub(crate) struct Registry {
+    inner: Mutex<Inner>,
+    max_calls: usize,
+    history: usize,
+    draining: AtomicBool,
+    next_id: AtomicU64,
+    pub(crate) counters: EngineCounters,
+}
+
+/// Removes the call from the registry when dropped (normally or by a panicking task).
+pub(crate) struct CallGuard {
+    registry: Arc<Registry>,
+    pub(crate) id: CallId,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.registry.finish(self.id);
+    }
+}
+
+impl Registry {
+    pub(crate) fn new(max_calls: usize, history: usize) -> Arc<Registry> {
+        Arc::new(Registry {
+            inner: Mutex::new(Inner::default()),
+            max_calls,
+            history,
+            draining: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            counters: EngineCounters::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_id(&self) -> CallId {
+        CallId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn active_count(&self) -> usize {
+        self.lock().active.len()
+    }
+
+    /// Admits a call if there is capacity and we are not draining.
+    pub(crate) fn admit(
+        self: &Arc<Registry>,
+        record: CallRecord,
+        control: mpsc::Sender<CallControl>,
+    ) -> Option<CallGuard> {
+        if self.draining() {
+            return None;
+        }
+        let mut inner = self.lock();
+        if inner.active.len() >= self.max_calls {
+            return None;
+        }
+        let id = record.id;
+        inner.active.insert(id, ActiveCall { record, control });
+        Some(CallGuard {
+            registry: self.clone(),
+            id,
+        })
+    }
+
+    /// Updates a live record in place.
+    pub(crate) fn update(&self, call: CallId, f: impl FnOnce(&mut CallRecord)) {
+        if let Some(c) = self.lock().active.get_mut(&call) {
+            f(&mut c.record);
+        }
+    }
+
+    pub(crate) fn control(&self, call: CallId, cmd: CallControl) -> bool {
+        let tx = self.lock().active.get(&call).map(|c| c.control.clone());
+        tx.is_some_and(|tx| tx.try_send(cmd).is_ok())
+    }
+
+    fn finish(&self, call: CallId) {
+        let mut inner = self.lock();
+        if let Some(c) = inner.active.remove(&call) {
+            inner.history.push_back(c.record);
+            while inner.history.len() > self.history {
+                inner.history.pop_front();
+            }
+        }
+    }
+
+    /// Live and recent records, oldest first.
+    pub(crate) fn records(&self) -> Vec<CallRecord> {
+        let inner = self.lock();
+        let mut all: Vec<CallRecord> = inner.history.iter().cloned().collect();
+        let mut live: Vec<CallRecord> = inner.active.values().map(|c| c.record.clone()).collect();
+        live.sort_by_key(|r| r.id);
+        all.extend(live);
+        all
+    }
+
+    pub(crate) fn active_ids(&self) -> Vec<CallId> {
+        let mut ids: Vec<CallId> = self.lock().active.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+}

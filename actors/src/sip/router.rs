@@ -1,0 +1,57 @@
+//! Which inbound calls go where.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::config::SipTransport;
+
+/// What is known about an inbound call when it is routed.
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    /// The Request-URI user part (the dialled number or name).
+    pub user: Option<String>,
+    /// The From URI.
+    pub from: String,
+    /// The To URI.
+    pub to: String,
+    /// Where the INVITE came from.
+    pub source: SocketAddr,
+    /// Over which transport.
+    pub transport: SipTransport,
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Play the caller's audio back to them, answering after `answer_after`.
+    Echo {
+        /// Ringing time before the 200 OK.
+        answer_after: Duration,
+    },
+    /// No such number: 404.
+    NotFound,
+}
+
+/// Decides routes. Implemented by the engine's host (numbers → agents later).
+pub trait CallRouter: Send + Sync + 'static {
+    /// The route for this call.
+    fn route(&self, call: &IncomingCall) -> Route;
+}
+
+/// The built-in routes: `echo` (when enabled) answers at once; anything else is 404.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultRouter {
+    /// Whether the echo route is on.
+    pub echo: bool,
+}
+
+impl CallRouter for DefaultRouter {
+    fn route(&self, call: &IncomingCall) -> Route {
+        match call.user.as_deref() {
+            Some("echo") if self.echo => Route::Echo {
+                answer_after: Duration::ZERO,
+            },
+            _ => Route::NotFound,
+        }
+    }
+}
