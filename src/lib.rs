@@ -1,4 +1,5 @@
-//! tenex-voice: the service. Today it carries the hot-path self-check; the
-//! engine (SIP, the per-call actor tree, the REST API) builds on it.
+//! tenex-voice: the service: `serve` runs the SIP engine; `selfcheck` checks the
+//! audio hot path. The per-call actor tree and the REST API build on these.
 
 pub mod selfcheck;
+pub mod serve;

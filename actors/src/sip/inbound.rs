@@ -160,6 +160,9 @@ pub(crate) async fn handle_invite(
         };
     let mut handler = dialog.clone();
     let mut tx = tx;
+    // 100 Trying first: the dialog handler only sends it if nothing has gone out
+    // yet, and our 180 may be queued before it runs.
+    let _ = tx.send_trying().await;
     tokio::spawn(async move {
         let _ = handler.handle(&mut tx).await;
     });

@@ -1,0 +1,190 @@
+//! `tenex-voice serve`: run the SIP engine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tenex_actors::media::PortRange;
+use tenex_actors::sip::{
+    Credentials, DefaultRouter, OutboundTrunk, SipConfig, SipEngine, SipTransport, Trunk,
+    parse_source,
+};
+
+/// Options for `serve` (each also read from its environment variable).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// SIP listen address, UDP and TCP.
+    #[arg(long, env = "TENEX_SIP_ADDR", default_value = "127.0.0.1:5060")]
+    pub sip_addr: SocketAddr,
+    /// Address advertised in Contact and SDP when listening on 0.0.0.0.
+    #[arg(long, env = "TENEX_PUBLIC_IP")]
+    pub public_ip: Option<std::net::IpAddr>,
+    /// RTP port range, FIRST-LAST (even ports are used, each with its odd neighbour).
+    #[arg(long, env = "TENEX_RTP_PORTS", default_value = "20000-20999")]
+    pub rtp_ports: PortRange,
+    /// Most concurrent calls.
+    #[arg(long, env = "TENEX_MAX_CALLS", default_value_t = 200)]
+    pub max_calls: usize,
+    /// Answer calls to the Request-URI user `echo` with the caller's own audio.
+    #[arg(long, env = "TENEX_ECHO_ROUTE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub echo_route: bool,
+    /// JSON file listing SIP trunks (see README).
+    #[arg(long, env = "TENEX_TRUNKS_FILE")]
+    pub trunks_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrunkFile {
+    name: String,
+    #[serde(default)]
+    inbound_sources: Vec<String>,
+    outbound: Option<OutboundFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundFile {
+    host: String,
+    #[serde(default = "default_port")]
+    port: u16,
+    #[serde(default)]
+    transport: TransportFile,
+    username: Option<String>,
+    password: Option<String>,
+    caller_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TransportFile {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+fn default_port() -> u16 {
+    5060
+}
+
+/// Parses a trunks file.
+pub fn parse_trunks(json: &str) -> Result<Vec<Trunk>, String> {
+    let files: Vec<TrunkFile> =
+        serde_json::from_str(json).map_err(|e| format!("trunks file: {e}"))?;
+    files
+        .into_iter()
+        .map(|t| {
+            let inbound_sources = t
+                .inbound_sources
+                .iter()
+                .map(|s| parse_source(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outbound = t.outbound.map(|o| OutboundTrunk {
+                host: o.host,
+                port: o.port,
+                transport: match o.transport {
+                    TransportFile::Udp => SipTransport::Udp,
+                    TransportFile::Tcp => SipTransport::Tcp,
+                },
+                credentials: o
+                    .username
+                    .zip(o.password)
+                    .map(|(username, password)| Credentials { username, password }),
+                caller_id: o.caller_id,
+            });
+            Ok(Trunk {
+                name: t.name,
+                inbound_sources,
+                outbound,
+            })
+        })
+        .collect()
+}
+
+/// Runs the engine until Ctrl-C or SIGTERM, then drains: no new calls, live calls
+/// finish (up to a minute), then exits.
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let trunks = match &args.trunks_file {
+        Some(path) => parse_trunks(
+            &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )?,
+        None => Vec::new(),
+    };
+    let cfg = SipConfig {
+        listen: args.sip_addr,
+        advertised_ip: args.public_ip,
+        rtp_ports: args.rtp_ports,
+        max_calls: args.max_calls,
+        echo_route: args.echo_route,
+        trunks,
+        ..SipConfig::default()
+    };
+    let router = Arc::new(DefaultRouter {
+        echo: cfg.echo_route,
+    });
+    let engine = SipEngine::start(cfg, router)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "tenex-voice: SIP on {} (UDP and TCP); Ctrl-C to drain and stop",
+        engine.local_addr()
+    );
+    shutdown_signal().await;
+    engine.set_draining(true);
+    tracing::info!(active = engine.stats().active_calls, "draining");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while engine.stats().active_calls > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunk_files_parse_and_reject_unknown_fields() {
+        let trunks = parse_trunks(
+            r#"[{"name":"carrier","inbound_sources":["54.172.60.0/30","192.0.2.7"],
+                 "outbound":{"host":"sip.example.net","transport":"tcp","username":"u","password":"p","caller_id":"+15550001111"}}]"#,
+        )
+        .expect("parse");
+        assert_eq!(trunks.len(), 1);
+        assert_eq!(trunks[0].inbound_sources.len(), 2);
+        let out = trunks[0].outbound.as_ref().expect("outbound");
+        assert_eq!((out.port, out.transport), (5060, SipTransport::Tcp));
+        assert_eq!(
+            out.credentials.as_ref().map(|c| c.username.as_str()),
+            Some("u")
+        );
+        assert!(parse_trunks(r#"[{"name":"x","bogus":1}]"#).is_err());
+        assert!(parse_trunks(r#"[{"name":"x","inbound_sources":["not-an-ip"]}]"#).is_err());
+    }
+}
