@@ -101,18 +101,6 @@ pub(crate) async fn handle_invite(
         .await;
     };
 
-    let offer = match SessionDescription::parse(&tx.original.body) {
-        Ok(offer) => offer,
-        Err(e) => {
-            let (status, code) = match e.kind() {
-                SdpErrorKind::Malformed => (StatusCode::BadRequest, 400),
-                _ => (StatusCode::NotAcceptableHere, 488),
-            };
-            bump_sdp(&shared, code);
-            fail(&shared, id, code, CallOutcome::Failed);
-            return reject(tx, status, None).await;
-        }
-    };
     let Ok(lease) = shared.pool.acquire() else {
         EngineCounters::bump(&counters.unavailable);
         fail(&shared, id, 503, CallOutcome::Failed);
@@ -125,17 +113,25 @@ pub(crate) async fn handle_invite(
     };
     let session = shared.session_ids.fetch_add(1, Ordering::Relaxed);
     let local = LocalMedia::new(shared.public_ip, lease.port(), session, 1);
-    let answer = match sdp::answer(&offer, &local, &shared.cfg.codecs) {
-        Ok(a) => a,
-        Err(e) => {
-            let (status, code) = match e.kind() {
-                SdpErrorKind::Malformed => (StatusCode::BadRequest, 400),
-                _ => (StatusCode::NotAcceptableHere, 488),
-            };
-            bump_sdp(&shared, code);
-            fail(&shared, id, code, CallOutcome::Failed);
-            drop(lease);
-            return reject(tx, status, None).await;
+    let plan = if tx.original.body.is_empty() {
+        // Delayed offer (RFC 3261 §13.2.1): our offer goes in the 200 OK and the
+        // answer comes back in the ACK.
+        Plan::Offer(sdp::create_offer(&local, &shared.cfg.codecs))
+    } else {
+        let answer = SessionDescription::parse(&tx.original.body)
+            .and_then(|offer| sdp::answer(&offer, &local, &shared.cfg.codecs));
+        match answer {
+            Ok(a) => Plan::Answer(a),
+            Err(e) => {
+                let (status, code) = match e.kind() {
+                    SdpErrorKind::Malformed => (StatusCode::BadRequest, 400),
+                    _ => (StatusCode::NotAcceptableHere, 488),
+                };
+                bump_sdp(&shared, code);
+                fail(&shared, id, code, CallOutcome::Failed);
+                drop(lease);
+                return reject(tx, status, None).await;
+            }
         }
     };
 
@@ -191,28 +187,52 @@ pub(crate) async fn handle_invite(
     }
 
     let port = lease.port();
-    let (media, media_events) = match start_media(&shared, lease, &answer.negotiated, id) {
-        Ok(m) => m,
-        Err(e) => {
+    let our_sdp = match &plan {
+        Plan::Answer(a) => a.sdp.clone(),
+        Plan::Offer(o) => o.sdp().to_string(),
+    };
+    let negotiated = match plan {
+        Plan::Answer(answer) => {
+            let started = start_media(&shared, lease, &answer.negotiated, id);
+            if !accept(&dialog, &our_sdp) {
+                shared
+                    .registry
+                    .update(id, |r| r.outcome = Some(CallOutcome::Canceled));
+            }
+            Started::Now(started, answer.negotiated)
+        }
+        Plan::Offer(offer) => {
+            if !accept(&dialog, &our_sdp) {
+                shared
+                    .registry
+                    .update(id, |r| r.outcome = Some(CallOutcome::Canceled));
+            }
+            // The answer is in the ACK.
+            match wait_for_ack_answer(&mut states, &dialog, &offer).await {
+                Some(neg) => Started::Now(start_media(&shared, lease, &neg, id), neg),
+                None => Started::Failed,
+            }
+        }
+    };
+    let (media, media_events, negotiated) = match negotiated {
+        Started::Now(Ok((media, events)), neg) => (media, events, neg),
+        Started::Now(Err(e), _) => {
             tracing::error!(call = %id, error = %e, "media leg failed to start");
-            let _ = dialog.reject(Some(StatusCode::ServerInternalError), None);
+            let _ = dialog.bye().await;
             fail(&shared, id, 500, CallOutcome::Failed);
             shared.dialogs.remove_dialog(&dialog.id());
             return;
         }
+        Started::Failed => {
+            // No usable answer in the ACK: end the call we just answered.
+            let _ = dialog.bye().await;
+            fail(&shared, id, 488, CallOutcome::Failed);
+            shared.dialogs.remove_dialog(&dialog.id());
+            return;
+        }
     };
-    let sdp_headers = vec![Header::ContentType("application/sdp".into())];
-    if dialog
-        .accept(Some(sdp_headers), Some(answer.sdp.clone().into_bytes()))
-        .is_err()
-    {
-        // The caller cancelled between our last check and the answer.
-        shared
-            .registry
-            .update(id, |r| r.outcome = Some(CallOutcome::Canceled));
-    }
     shared.registry.update(id, |r| {
-        r.codec = Some(answer.negotiated.codec);
+        r.codec = Some(negotiated.codec);
         r.rtp_port = Some(port);
         r.answered_at = Some(SystemTime::now());
     });
@@ -225,11 +245,66 @@ pub(crate) async fn handle_invite(
         media,
         media_events,
         local,
-        negotiated: answer.negotiated,
-        last_sdp: answer.sdp,
+        negotiated,
+        last_sdp: our_sdp,
     }
     .run()
     .await;
+}
+
+/// What our 200 OK carries.
+enum Plan {
+    /// The caller offered; we answer.
+    Answer(sdp::SdpAnswer),
+    /// The caller did not offer (delayed offer); we offer.
+    Offer(sdp::SdpOffer),
+}
+
+enum Started {
+    Now(
+        std::io::Result<(
+            crate::media::MediaLeg,
+            mpsc::Receiver<crate::media::MediaEvent>,
+        )>,
+        sdp::Negotiated,
+    ),
+    Failed,
+}
+
+/// Sends the 200 OK with our SDP; false if the dialog is already gone (cancelled).
+fn accept(dialog: &rsipstack::dialog::invite_dialog::InviteDialog, sdp: &str) -> bool {
+    let headers = vec![Header::ContentType("application/sdp".into())];
+    dialog
+        .accept(Some(headers), Some(sdp.as_bytes().to_vec()))
+        .is_ok()
+}
+
+/// Delayed offer: waits for the ACK (at most 32 s, the stack's ACK timeout) and
+/// negotiates the answer it carries.
+async fn wait_for_ack_answer(
+    states: &mut rsipstack::dialog::dialog::DialogStateReceiver,
+    dialog: &rsipstack::dialog::invite_dialog::InviteDialog,
+    offer: &sdp::SdpOffer,
+) -> Option<sdp::Negotiated> {
+    let wait = async {
+        while let Some(state) = states.recv().await {
+            match state {
+                DialogState::Confirmed(..) => return true,
+                DialogState::Terminated(..) => return false,
+                _ => {}
+            }
+        }
+        false
+    };
+    if !tokio::time::timeout(Duration::from_secs(33), wait)
+        .await
+        .unwrap_or(false)
+    {
+        return None;
+    }
+    let ack = dialog.last_remote_ack()?;
+    let answer = SessionDescription::parse(&ack.body).ok()?;
+    sdp::accept_answer(offer, &answer).ok()
 }
 
 fn bump_sdp(shared: &Shared, code: u16) {

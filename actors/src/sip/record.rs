@@ -82,6 +82,8 @@ pub struct CallRecord {
     pub dtmf: Vec<DtmfDigit>,
     /// Whether the call was put on hold at some point.
     pub held: bool,
+    /// Whether the call is on hold now.
+    pub on_hold: bool,
 }
 
 impl CallRecord {
@@ -116,6 +118,7 @@ impl CallRecord {
             rtp_lost: 0,
             dtmf: Vec::new(),
             held: false,
+            on_hold: false,
         }
     }
 
