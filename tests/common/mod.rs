@@ -275,11 +275,8 @@ impl Sipp {
 
 fn csv_totals(csv: &Path) -> (u64, u64, u64) {
     let text = std::fs::read_to_string(csv).unwrap_or_default();
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else {
-        return (0, 0, 0);
-    };
-    let Some(last) = lines.last() else {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let [header, .., last] = lines.as_slice() else {
         return (0, 0, 0);
     };
     let names: Vec<&str> = header.split(';').collect();
