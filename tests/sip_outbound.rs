@@ -1,0 +1,296 @@
+//! Outbound calls from the engine to the real SIPp acting as the callee.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use common::{Sipp, SippRun, engine, eventually, free_port, media_port};
+use tenex_actors::sip::{
+    CallOutcome, Credentials, DialRequest, DialResult, HungUpBy, OutboundTrunk, SipEngine,
+    SipTransport,
+};
+use tenex_media::sdp::{Codec, CodecPrefs};
+use tokio::task::JoinHandle;
+
+/// Starts a SIPp UAS on a free port; returns the port and its run.
+async fn callee(scenario: &str, transport: &str, extra: &[&str]) -> (u16, JoinHandle<SippRun>) {
+    callee_with(Sipp::scenario(scenario), transport, extra).await
+}
+
+async fn callee_with(sipp: Sipp, transport: &str, extra: &[&str]) -> (u16, JoinHandle<SippRun>) {
+    let port = free_port();
+    let mut args = vec![
+        "-i".to_string(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        media_port().to_string(),
+        "-m".into(),
+        "1".into(),
+        "-t".into(),
+        transport.into(),
+        "-timeout".into(),
+        "40s".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let run = tokio::spawn(sipp.args(args).run());
+    // Wait until SIPp holds its port.
+    let listening = eventually(Duration::from_secs(5), || match transport {
+        "t1" => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        _ => UdpSocket::bind(("127.0.0.1", port)).is_err(),
+    })
+    .await;
+    assert!(listening, "sipp UAS did not start");
+    (port, run)
+}
+
+fn trunk(port: u16, transport: SipTransport, credentials: Option<(&str, &str)>) -> OutboundTrunk {
+    OutboundTrunk {
+        host: "127.0.0.1".into(),
+        port,
+        transport,
+        credentials: credentials.map(|(u, p)| Credentials {
+            username: u.into(),
+            password: p.into(),
+        }),
+        caller_id: "+15550001111".into(),
+    }
+}
+
+fn request(trunk: OutboundTrunk, ring: Option<Duration>) -> DialRequest {
+    DialRequest {
+        trunk,
+        to: "+15557654321".into(),
+        from: None,
+        ring_timeout: ring,
+    }
+}
+
+/// An answered call: audio flows both ways (SIPp echoes what we send, we echo
+/// what it sends), then we hang up and SIPp sees our BYE.
+async fn answered_call_with_audio(
+    engine: &SipEngine,
+    result: DialResult,
+    sipp: JoinHandle<SippRun>,
+) {
+    let DialResult::Answered { call } = result else {
+        panic!("not answered: {result:?}")
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(engine.hangup(call));
+    assert!(eventually(Duration::from_secs(5), || engine.stats().active_calls == 0).await);
+    let record = engine.calls().pop().expect("record");
+    assert_eq!(record.outcome, Some(CallOutcome::Completed));
+    assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
+    assert!(record.rtp_sent >= 80, "sent {}", record.rtp_sent);
+    assert!(
+        record.rtp_received >= 60,
+        "received {} (SIPp's echo of our audio)",
+        record.rtp_received
+    );
+    let run = sipp.await.expect("sipp");
+    assert!(run.all_ok(1), "{run:?}");
+    let s = engine.stats();
+    assert_eq!(s.ports_free, s.ports_total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case6_digest_auth_challenge_then_answered_with_audio_both_ways() {
+    let engine = engine(4, |_| {}).await;
+    let (port, sipp) = callee(
+        "uas_auth",
+        "u1",
+        &[
+            "-rtp_echo",
+            "-key",
+            "auth_user",
+            "alice",
+            "-key",
+            "auth_pass",
+            "secret",
+        ],
+    )
+    .await;
+    let result = engine
+        .dial(request(
+            trunk(port, SipTransport::Udp, Some(("alice", "secret"))),
+            None,
+        ))
+        .await
+        .expect("dial");
+    answered_call_with_audio(&engine, result, sipp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case6_wrong_credentials_are_rejected() {
+    let engine = engine(4, |_| {}).await;
+    let (port, sipp) = callee(
+        "uas_auth",
+        "u1",
+        &["-key", "auth_user", "alice", "-key", "auth_pass", "secret"],
+    )
+    .await;
+    let result = engine
+        .dial(request(
+            trunk(port, SipTransport::Udp, Some(("alice", "wrong"))),
+            None,
+        ))
+        .await
+        .expect("dial");
+    assert!(
+        matches!(
+            result,
+            DialResult::Failed {
+                outcome: CallOutcome::Rejected,
+                status: Some(403),
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    let run = sipp.await.expect("sipp");
+    assert_eq!(run.failed, 1, "the UAS saw bad credentials: {run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case6_busy_callee_is_outcome_busy() {
+    let engine = engine(4, |_| {}).await;
+    let (port, sipp) = callee("uas_busy", "u1", &[]).await;
+    let result = engine
+        .dial(request(trunk(port, SipTransport::Udp, None), None))
+        .await
+        .expect("dial");
+    assert!(
+        matches!(
+            result,
+            DialResult::Failed {
+                outcome: CallOutcome::Busy,
+                status: Some(486),
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert!(sipp.await.expect("sipp").all_ok(1));
+    let record = engine.calls().pop().expect("record");
+    assert_eq!(record.outcome, Some(CallOutcome::Busy));
+    assert_eq!(engine.stats().ports_free, engine.stats().ports_total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case6_unanswered_call_is_cancelled_at_the_ring_timeout() {
+    let engine = engine(4, |_| {}).await;
+    let (port, sipp) = callee("uas_noanswer", "u1", &[]).await;
+    let started = tokio::time::Instant::now();
+    let result = engine
+        .dial(request(
+            trunk(port, SipTransport::Udp, None),
+            Some(Duration::from_secs(2)),
+        ))
+        .await
+        .expect("dial");
+    assert!(
+        matches!(
+            result,
+            DialResult::Failed {
+                outcome: CallOutcome::NoAnswer,
+                status: Some(487),
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let run = sipp.await.expect("sipp");
+    assert!(
+        run.all_ok(1),
+        "SIPp got our CANCEL, answered 200 + 487 and got the ACK: {run:?}"
+    );
+    assert_eq!(
+        engine.calls().pop().expect("record").hung_up_by,
+        Some(HungUpBy::Us)
+    );
+    assert_eq!(engine.stats().ports_free, engine.stats().ports_total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case7_outbound_call_over_tcp() {
+    let engine = engine(4, |_| {}).await;
+    let (port, sipp) = callee("uas_answer", "t1", &["-rtp_echo"]).await;
+    let result = engine
+        .dial(request(trunk(port, SipTransport::Tcp, None), None))
+        .await
+        .expect("dial");
+    let transport = engine.calls().last().map(|r| r.transport);
+    assert_eq!(transport, Some(SipTransport::Tcp));
+    answered_call_with_audio(&engine, result, sipp).await;
+}
+
+/// Case 2's Opus call: SIPp has no Opus, so the far end is another engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case2_opus_call_between_engines() {
+    let opus = CodecPrefs::new(&[Codec::Opus]).expect("prefs");
+    let callee = engine(4, |c| c.codecs = opus.clone()).await;
+    let caller = engine(4, |c| c.codecs = opus.clone()).await;
+    let req = DialRequest {
+        trunk: trunk(callee.local_addr().port(), SipTransport::Udp, None),
+        to: "echo".into(),
+        from: None,
+        ring_timeout: None,
+    };
+    let DialResult::Answered { call } = caller.dial(req).await.expect("dial") else {
+        panic!("not answered")
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(caller.hangup(call));
+    assert!(
+        eventually(Duration::from_secs(5), || callee.stats().active_calls
+            + caller.stats().active_calls
+            == 0)
+        .await
+    );
+    for e in [&caller, &callee] {
+        let r = e.calls().pop().expect("record");
+        assert_eq!(r.codec, Some(Codec::Opus));
+        assert!(r.rtp_sent >= 80 && r.rtp_received >= 80, "{r:?}");
+        assert_eq!(r.rtp_lost, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_media_plays_through_and_is_not_the_answer() {
+    let engine = engine(4, |_| {}).await;
+    let sipp = Sipp::scenario("uas_early_media").pcap(
+        "g711u_2s.pcap",
+        tenex_media::g711::G711Law::Ulaw,
+        2,
+    );
+    let (port, run) = callee_with(sipp, "u1", &[]).await;
+    let started = tokio::time::Instant::now();
+    let result = engine
+        .dial(request(trunk(port, SipTransport::Udp, None), None))
+        .await
+        .expect("dial");
+    let answered_after = started.elapsed();
+    let DialResult::Answered { call } = result else {
+        panic!("not answered: {result:?}")
+    };
+    assert!(
+        answered_after >= Duration::from_secs(2),
+        "the 183 was not taken as the answer ({answered_after:?})"
+    );
+    assert!(engine.hangup(call));
+    assert!(eventually(Duration::from_secs(5), || engine.stats().active_calls == 0).await);
+    // SIPp plays its 2 s pcap (100 packets) only before answering: they arrived.
+    let record = engine.calls().pop().expect("record");
+    assert!(
+        record.rtp_received >= 90,
+        "early media reached the leg: {} packets",
+        record.rtp_received
+    );
+    assert!(run.await.expect("sipp").all_ok(1));
+}
