@@ -89,15 +89,15 @@ impl CallCtx {
                         tracing::info!(call = %self.id(), "no RTP from the far end: hanging up");
                         cause = Some("media-timeout");
                         we_hung_up = true;
-                        let _ = self.dialog.bye_with_reason("media timeout".into()).await;
+                        self.send_bye(Some("media timeout"));
+                        break;
                     }
                 },
                 Some(cmd) = self.control.recv() => match cmd {
                     CallControl::Hangup => {
                         we_hung_up = true;
-                        if self.dialog.bye().await.is_err() {
-                            let _ = self.dialog.hangup().await;
-                        }
+                        self.send_bye(None);
+                        break;
                     }
                     CallControl::SendDtmf(digit) => {
                         self.media.command(MediaCommand::SendDtmf(digit));
@@ -114,6 +114,21 @@ impl CallCtx {
             cause,
         )
         .await;
+    }
+
+    /// Sends BYE in the background (its transaction may take up to 32 s against an
+    /// unresponsive peer) so the call's media and port are released at once.
+    fn send_bye(&self, reason: Option<&'static str>) {
+        let dialog = self.dialog.clone();
+        tokio::spawn(async move {
+            let sent = match reason {
+                Some(r) => dialog.bye_with_reason(r.into()).await,
+                None => dialog.bye().await,
+            };
+            if sent.is_err() {
+                let _ = dialog.hangup().await;
+            }
+        });
     }
 
     async fn on_state(&mut self, state: DialogState) {
