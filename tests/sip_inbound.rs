@@ -213,3 +213,68 @@ async fn delayed_offer_gets_our_offer_in_the_200_and_the_answer_from_the_ack() {
     );
     no_leaked_ports(&engine);
 }
+
+/// The answer sequence on the wire: 100 Trying, 180 Ringing, 200 OK with SDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_invite_gets_100_then_180_then_200_with_sdp() {
+    use std::net::UdpSocket;
+    let engine = engine(2, |_| {}).await;
+    let to = engine.local_addr();
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let local = sock.local_addr().expect("addr").to_string();
+    let sdp = common::sdp_offer(
+        40_000,
+        "0 101",
+        &["0 PCMU/8000", "101 telephone-event/8000"],
+    );
+    let invite = common::request(
+        "INVITE",
+        "echo",
+        to,
+        "seq1",
+        None,
+        Some(("application/sdp", &sdp)),
+    )
+    .replace("{LOCAL}", &local);
+    sock.send_to(invite.as_bytes(), to).expect("send");
+    let mut statuses = Vec::new();
+    let mut ok = String::new();
+    let mut buf = [0u8; 8192];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+        let code = common::status(&msg).expect("a response");
+        statuses.push(code);
+        if code >= 200 {
+            ok = msg;
+            break;
+        }
+    }
+    assert_eq!(statuses, vec![100, 180, 200]);
+    assert!(ok.contains("Content-Type: application/sdp"), "{ok}");
+    assert!(
+        ok.contains("m=audio ") && ok.contains("a=rtpmap:0 PCMU/8000"),
+        "{ok}"
+    );
+    assert!(ok.contains("a=rtpmap:101 telephone-event/8000"), "{ok}");
+    // ACK and BYE with the dialog's tags, so the call ends cleanly.
+    let to_tag = ok
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .expect("to tag")
+        .trim()
+        .to_string();
+    for method in ["ACK", "BYE"] {
+        let req = common::request(method, "echo", to, "seq1", Some(&to_tag), None)
+            .replace("CSeq: 1 BYE", "CSeq: 2 BYE")
+            .replace("{LOCAL}", &local);
+        sock.send_to(req.as_bytes(), to).expect("send");
+    }
+    assert!(eventually(Duration::from_secs(5), || engine.stats().active_calls == 0).await);
+    assert_eq!(
+        engine.calls().pop().expect("record").hung_up_by,
+        Some(HungUpBy::Them)
+    );
+}

@@ -294,3 +294,129 @@ async fn early_media_plays_through_and_is_not_the_answer() {
     );
     assert!(run.await.expect("sipp").all_ok(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case6_proxy_auth_407_challenge_is_answered_too() {
+    let engine = engine(4, |_| {}).await;
+    let (port, sipp) = callee(
+        "uas_auth_407",
+        "u1",
+        &[
+            "-rtp_echo",
+            "-key",
+            "auth_user",
+            "alice",
+            "-key",
+            "auth_pass",
+            "secret",
+        ],
+    )
+    .await;
+    let result = engine
+        .dial(request(
+            trunk(port, SipTransport::Udp, Some(("alice", "secret"))),
+            None,
+        ))
+        .await
+        .expect("dial");
+    answered_call_with_audio(&engine, result, sipp).await;
+}
+
+/// The digest the engine answers a 407 with, checked against RFC 2617 by a raw UAS
+/// (SIPp cannot verify Proxy-Authorization).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_authorization_digest_is_correct() {
+    use md5::{Digest, Md5};
+    fn md5_hex(s: &str) -> String {
+        Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+    fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+        msg.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(str::trim)
+            .unwrap_or("")
+    }
+    fn param<'a>(h: &'a str, key: &str) -> &'a str {
+        h.split(',')
+            .find_map(|p| {
+                p.trim()
+                    .trim_start_matches("Digest ")
+                    .strip_prefix(&format!("{key}="))
+            })
+            .map(|v| v.trim_matches('"'))
+            .unwrap_or("")
+    }
+
+    let engine = engine(4, |_| {}).await;
+    let uas = UdpSocket::bind("127.0.0.1:0").expect("uas");
+    uas.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let port = uas.local_addr().expect("addr").port();
+    let dial = tokio::spawn({
+        let req = request(
+            trunk(port, SipTransport::Udp, Some(("alice", "secret"))),
+            None,
+        );
+        async move { engine.dial(req).await.map(|r| (r, engine)) }
+    });
+    let recv = |sock: &UdpSocket| {
+        let mut buf = [0u8; 8192];
+        let (n, from) = sock.recv_from(&mut buf).expect("a request");
+        (String::from_utf8_lossy(&buf[..n]).to_string(), from)
+    };
+    let reply = |msg: &str, from, status: &str, extra: &str| {
+        let resp = format!(
+            "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=uas1\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}Content-Length: 0\r\n\r\n",
+            header(msg, "Via"),
+            header(msg, "From"),
+            header(msg, "To"),
+            header(msg, "Call-ID"),
+            header(msg, "CSeq")
+        );
+        uas.send_to(resp.as_bytes(), from).expect("send");
+    };
+    let (invite, from) = recv(&uas);
+    assert!(invite.starts_with("INVITE "));
+    reply(
+        &invite,
+        from,
+        "407 Proxy Authentication Required",
+        "Proxy-Authenticate: Digest realm=\"carrier\", nonce=\"n0nce42\", algorithm=MD5, qop=\"auth\"\r\n",
+    );
+    let (mut second, mut from2) = recv(&uas);
+    while second.starts_with("ACK ") {
+        (second, from2) = recv(&uas);
+    }
+    let auth = header(&second, "Proxy-Authorization");
+    assert!(
+        !auth.is_empty(),
+        "retry carries Proxy-Authorization: {second}"
+    );
+    assert_eq!(param(auth, "username"), "alice");
+    assert_eq!(param(auth, "realm"), "carrier");
+    assert_eq!(param(auth, "nonce"), "n0nce42");
+    let ha1 = md5_hex("alice:carrier:secret");
+    let ha2 = md5_hex(&format!("INVITE:{}", param(auth, "uri")));
+    let want = md5_hex(&format!(
+        "{ha1}:n0nce42:{}:{}:auth:{ha2}",
+        param(auth, "nc"),
+        param(auth, "cnonce")
+    ));
+    assert_eq!(param(auth, "response"), want, "RFC 2617 digest");
+    reply(&second, from2, "486 Busy Here", "");
+    let (result, engine) = dial.await.expect("task").expect("dial");
+    assert!(
+        matches!(
+            result,
+            DialResult::Failed {
+                outcome: CallOutcome::Busy,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    drop(engine);
+}

@@ -365,3 +365,56 @@ async fn silence_from_the_far_end_is_reported_and_rtcp_flows() {
     assert!(leg.stats().rtcp_sent.load(Ordering::Relaxed) >= 2);
     leg.stop().await;
 }
+
+#[tokio::test]
+async fn without_rtcp_mux_reports_come_from_the_next_port_and_count_losses() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let phone_rtcp = UdpSocket::bind("127.0.0.1:0").await.expect("phone rtcp");
+    let pool = pool();
+    let (ev_tx, _ev) = mpsc::channel(16);
+    let mut cfg = config(phone.local_addr().expect("a"), MediaMode::Echo);
+    cfg.rtcp_mux = false;
+    cfg.remote_rtcp = Some(phone_rtcp.local_addr().expect("a"));
+    cfg.rtcp_interval = Duration::from_millis(400);
+    let leg = MediaLeg::spawn(pool.acquire().expect("port"), cfg, ev_tx).expect("leg");
+    // 30 packets with two sequence numbers skipped (lost on the way).
+    let mut tx = RtpSender::new(Ssrc(0x1234), SeqNo(100), RtpTimestamp(0));
+    let mut wire = [0u8; 200];
+    for i in 0..32 {
+        let n = tx
+            .write_media(PayloadType::PCMU, i == 0, &tone_frame(i), 160, &mut wire)
+            .expect("rtp");
+        if i != 10 && i != 20 {
+            phone
+                .send_to(&wire[..n], leg.local_addr())
+                .await
+                .expect("send");
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    // Skip reports sent while packets were still arriving; take the next one.
+    let mut buf = [0u8; 2048];
+    while timeout(Duration::from_millis(10), phone_rtcp.recv_from(&mut buf))
+        .await
+        .is_ok()
+    {}
+    let (n, from) = timeout(Duration::from_secs(2), phone_rtcp.recv_from(&mut buf))
+        .await
+        .expect("rtcp in time")
+        .expect("recv");
+    assert_eq!(
+        from.port(),
+        leg.local_addr().port() + 1,
+        "RTCP from the odd port"
+    );
+    let summary = tenex_media::rtcp::parse_compound(&buf[..n]).expect("parse");
+    let block = summary
+        .report_blocks
+        .iter()
+        .find(|b| b.block.ssrc == Ssrc(0x1234))
+        .expect("a block about the phone");
+    assert_eq!(block.block.cumulative_lost, 2);
+    assert!(block.block.fraction_lost > 0);
+    assert_eq!(block.block.extended_highest_seq & 0xFFFF, 131);
+    leg.stop().await;
+}
