@@ -98,31 +98,28 @@ async fn answered_call_with_audio(
     assert_eq!(s.ports_free, s.ports_total);
 }
 
+/// The callee challenges (`scenario`: 401 or 407); we answer with the trunk's
+/// credentials, and the call is answered with audio both ways.
+async fn challenged_call_is_answered(scenario: &str) {
+    let engine = engine(4, |_| {}).await;
+    let creds = [
+        "-rtp_echo",
+        "-key",
+        "auth_user",
+        "alice",
+        "-key",
+        "auth_pass",
+        "secret",
+    ];
+    let (port, sipp) = callee(scenario, "u1", &creds).await;
+    let trunk = trunk(port, SipTransport::Udp, Some(("alice", "secret")));
+    let result = engine.dial(request(trunk, None)).await.expect("dial");
+    answered_call_with_audio(&engine, result, sipp).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case6_digest_auth_challenge_then_answered_with_audio_both_ways() {
-    let engine = engine(4, |_| {}).await;
-    let (port, sipp) = callee(
-        "uas_auth",
-        "u1",
-        &[
-            "-rtp_echo",
-            "-key",
-            "auth_user",
-            "alice",
-            "-key",
-            "auth_pass",
-            "secret",
-        ],
-    )
-    .await;
-    let result = engine
-        .dial(request(
-            trunk(port, SipTransport::Udp, Some(("alice", "secret"))),
-            None,
-        ))
-        .await
-        .expect("dial");
-    answered_call_with_audio(&engine, result, sipp).await;
+    challenged_call_is_answered("uas_auth").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,29 +294,7 @@ async fn early_media_plays_through_and_is_not_the_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case6_proxy_auth_407_challenge_is_answered_too() {
-    let engine = engine(4, |_| {}).await;
-    let (port, sipp) = callee(
-        "uas_auth_407",
-        "u1",
-        &[
-            "-rtp_echo",
-            "-key",
-            "auth_user",
-            "alice",
-            "-key",
-            "auth_pass",
-            "secret",
-        ],
-    )
-    .await;
-    let result = engine
-        .dial(request(
-            trunk(port, SipTransport::Udp, Some(("alice", "secret"))),
-            None,
-        ))
-        .await
-        .expect("dial");
-    answered_call_with_audio(&engine, result, sipp).await;
+    challenged_call_is_answered("uas_auth_407").await;
 }
 
 /// The digest the engine answers a 407 with, checked against RFC 2617 by a raw UAS

@@ -231,11 +231,7 @@ pub(crate) async fn handle_invite(
             return;
         }
     };
-    shared.registry.update(id, |r| {
-        r.codec = Some(negotiated.codec);
-        r.rtp_port = Some(port);
-        r.answered_at = Some(SystemTime::now());
-    });
+    shared.registry.mark_answered(id, negotiated.codec, port);
     CallCtx {
         shared: shared.clone(),
         guard,

@@ -226,11 +226,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         }
         (None, None) => return Ok(hang_up_failed(&shared, dialog, guard, id, 488).await),
     };
-    shared.registry.update(id, |r| {
-        r.codec = Some(neg.codec);
-        r.rtp_port = Some(port);
-        r.answered_at = Some(SystemTime::now());
-    });
+    shared.registry.mark_answered(id, neg.codec, port);
     tokio::spawn(
         CallCtx {
             shared: shared.clone(),

@@ -158,6 +158,15 @@ impl Registry {
         }
     }
 
+    /// Records that a call was answered with `codec` on our RTP `port`.
+    pub(crate) fn mark_answered(&self, call: CallId, codec: tenex_media::sdp::Codec, port: u16) {
+        self.update(call, |r| {
+            r.codec = Some(codec);
+            r.rtp_port = Some(port);
+            r.answered_at = Some(std::time::SystemTime::now());
+        });
+    }
+
     pub(crate) fn control(&self, call: CallId, cmd: CallControl) -> bool {
         let tx = self.lock().active.get(&call).map(|c| c.control.clone());
         tx.is_some_and(|tx| tx.try_send(cmd).is_ok())
