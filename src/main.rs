@@ -22,6 +22,22 @@ enum Command {
     /// Runs a simulated call through the audio hot path and checks every step:
     /// jitter buffer, codecs, resampling, Realtime framing, pacing, barge-in.
     /// Prints per-frame costs. Exits non-zero if any check fails.
+    /// Serves an offline Realtime API simulator (GA protocol) for tests, the demo
+    /// and load runs: point the engine at it with `TENEX_REALTIME_URL=ws://ADDR/v1/realtime`.
+    RealtimeSim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090", env = "TENEX_SIM_ADDR")]
+        listen: std::net::SocketAddr,
+        /// Conversation script (JSON); the built-in lead qualifier when absent.
+        #[arg(long)]
+        script: Option<std::path::PathBuf>,
+        /// Write every client event received to this file, one JSON line each.
+        #[arg(long)]
+        record: Option<std::path::PathBuf>,
+        /// Varies the synthetic agent voice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     Selfcheck {
         /// Seconds of simulated call audio.
         #[arg(long, default_value_t = 10, env = "TENEX_SELFCHECK_SECONDS")]
@@ -51,6 +67,57 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::RealtimeSim {
+            listen,
+            script,
+            record,
+            seed,
+        } => {
+            init_logging();
+            let script = match script {
+                None => tenex_voice::realtime_sim::Script::qualifier(),
+                Some(path) => match std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        tenex_voice::realtime_sim::Script::parse(&t).map_err(|e| e.to_string())
+                    }) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("tenex-voice: script {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            let cfg = tenex_voice::realtime_sim::SimConfig {
+                script,
+                record,
+                seed,
+                ..Default::default()
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("tenex-voice: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(async move {
+                match tenex_voice::realtime_sim::Simulator::start(listen, cfg).await {
+                    Ok(sim) => {
+                        println!("realtime simulator listening on {}", sim.url());
+                        let _ = tokio::signal::ctrl_c().await;
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("tenex-voice: cannot listen on {listen}: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
         }
         Command::Selfcheck { seconds } => {
             let report = tenex_voice::selfcheck::run(seconds);

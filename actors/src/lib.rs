@@ -8,7 +8,10 @@
 //! - [`sip`]: the SIP trunk leg (rsipstack behind our own API): inbound and
 //!   outbound calls, trunk security, call records.
 
+pub mod call;
 pub mod media;
+pub mod metrics;
+pub mod realtime;
 pub mod sip;
 
 pub use tenex_media;

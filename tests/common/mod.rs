@@ -101,6 +101,16 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// Writes a libpcap file (Ethernet/IPv4/UDP/RTP) of a 1 kHz tone in G.711, 20 ms
 /// packets, for SIPp's `play_pcap_audio` (it rewrites addresses and ports only).
 pub fn write_pcap(path: &Path, law: G711Law, seconds: u32) {
+    let pcm: Vec<i16> = (0..seconds * 8000)
+        .map(|n| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(n) / 8000.0).sin()) as i16
+        })
+        .collect();
+    write_pcap_samples(path, law, &pcm);
+}
+
+/// Writes a libpcap file of `pcm` (8 kHz) in G.711, 20 ms packets.
+pub fn write_pcap_samples(path: &Path, law: G711Law, pcm_all: &[i16]) {
     let pt: u8 = match law {
         G711Law::Ulaw => 0,
         G711Law::Alaw => 8,
@@ -114,16 +124,11 @@ pub fn write_pcap(path: &Path, law: G711Law, seconds: u32) {
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&65535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
-    let frames = seconds * 50;
+    let frames = (pcm_all.len() / 160) as u32;
     for k in 0..frames {
-        let pcm: Vec<i16> = (0..160)
-            .map(|n| {
-                let t = f64::from(k * 160 + n) / 8000.0;
-                (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16
-            })
-            .collect();
+        let pcm = &pcm_all[k as usize * 160..(k as usize + 1) * 160];
         let mut payload = [0u8; 160];
-        law.encode(&pcm, &mut payload);
+        law.encode(pcm, &mut payload);
         let mut rtp = vec![0x80, if k == 0 { 0x80 | pt } else { pt }];
         rtp.extend_from_slice(&(k as u16).to_be_bytes());
         rtp.extend_from_slice(&(k * 160).to_be_bytes());
@@ -186,6 +191,7 @@ pub struct Sipp {
     scenario: String,
     args: Vec<String>,
     pcaps: Vec<(&'static str, G711Law, u32)>,
+    audio: Vec<(&'static str, G711Law, Vec<i16>)>,
     deadline: Duration,
 }
 
@@ -196,6 +202,7 @@ impl Sipp {
             scenario: name.to_string(),
             args: Vec::new(),
             pcaps: Vec::new(),
+            audio: Vec::new(),
             deadline: Duration::from_secs(60),
         }
     }
@@ -209,6 +216,12 @@ impl Sipp {
     /// Generates a pcap next to the scenario.
     pub fn pcap(mut self, name: &'static str, law: G711Law, seconds: u32) -> Sipp {
         self.pcaps.push((name, law, seconds));
+        self
+    }
+
+    /// Generates a pcap of `pcm` (8 kHz) next to the scenario.
+    pub fn pcap_audio(mut self, name: &'static str, law: G711Law, pcm: Vec<i16>) -> Sipp {
+        self.audio.push((name, law, pcm));
         self
     }
 
@@ -228,6 +241,9 @@ impl Sipp {
         std::fs::copy(&src, &xml).expect("copy scenario");
         for (name, law, secs) in &self.pcaps {
             write_pcap(&dir.join(name), *law, *secs);
+        }
+        for (name, law, pcm) in &self.audio {
+            write_pcap_samples(&dir.join(name), *law, pcm);
         }
         let csv = dir.join("stats.csv");
         let err = dir.join("errors.log");

@@ -119,6 +119,10 @@ pub struct MediaStats {
     pub dtmf_received: AtomicU64,
     /// Events that could not be delivered because the event queue was full.
     pub events_dropped: AtomicU64,
+    /// Agent audio frames waiting in the pacer (bridge mode), updated every tick.
+    pub playout_queued: AtomicU64,
+    /// Agent audio frames played (bridge mode).
+    pub playout_played: AtomicU64,
 }
 
 impl MediaStats {
@@ -185,6 +189,23 @@ impl MediaLeg {
     /// Sends a command; false if the leg has stopped or its queue is full.
     pub fn command(&self, cmd: MediaCommand) -> bool {
         self.commands.try_send(cmd).is_ok()
+    }
+
+    /// Resolves if the leg's task ends on its own (it only does on a bug or panic);
+    /// pending forever once [`MediaLeg::stop`] is the way it will end.
+    pub async fn exited(&mut self) {
+        match self.task.as_mut() {
+            Some(task) => {
+                let _ = task.await;
+                self.task = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// A sender for commands (for the bridge: flush on barge-in).
+    pub fn commands(&self) -> mpsc::Sender<MediaCommand> {
+        self.commands.clone()
     }
 
     /// Stops the leg, releases its port and returns the receive statistics.
@@ -365,7 +386,9 @@ impl Task {
                 if let MediaMode::Bridge { downlink, .. } = &self.cfg.mode {
                     downlink.clear();
                 }
-                let _ = reply.send(self.pacer.flush());
+                let flushed = self.pacer.flush();
+                self.stats.playout_queued.store(0, Ordering::Relaxed);
+                let _ = reply.send(flushed);
             }
         }
     }
@@ -437,7 +460,7 @@ impl Task {
                     self.pacer.push(ItemTag(0), &self.pcm[..n], 20_000);
                 }
                 MediaMode::Bridge { uplink, .. } => {
-                    uplink.push(AudioFrame::new(&self.pcm[..n], 0, 20_000))
+                    uplink.push(AudioFrame::new(&self.pcm[..n], 0, 20_000).stamped(std_now))
                 }
             }
         }
@@ -449,6 +472,11 @@ impl Task {
             }
         }
         self.send_tick(std_now);
+        if let MediaMode::Bridge { .. } = &self.cfg.mode {
+            self.stats
+                .playout_queued
+                .store(self.pacer.queued_frames() as u64, Ordering::Relaxed);
+        }
         if !self.inactive_reported
             && now.duration_since(self.last_rtp) >= self.cfg.inactivity_timeout
         {
@@ -468,6 +496,9 @@ impl Task {
             return;
         };
         let (skipped, marker) = (tick.skipped, tick.talkspurt_start);
+        if tick.item.is_some() {
+            MediaStats::bump(&self.stats.playout_played);
+        }
         let n = self.codec.encode(tick.frame, &mut self.payload);
         if skipped > 0 {
             self.sender.skip(skipped * self.rtp_ticks);

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Instant;
+
 use crossbeam_queue::ArrayQueue;
+use tokio::sync::Notify;
 
 /// Largest frame: 20 ms at 48 kHz.
 pub const MAX_FRAME: usize = 960;
@@ -20,6 +23,8 @@ pub struct AudioFrame {
     pub item: u32,
     /// Microseconds of real audio in the frame (less than 20 000 for a padded end).
     pub audio_us: u32,
+    /// When the frame left its producer (caller audio: the jitter buffer), for latency.
+    pub at: Option<Instant>,
 }
 
 impl AudioFrame {
@@ -33,7 +38,14 @@ impl AudioFrame {
             len: len as u16,
             item,
             audio_us,
+            at: None,
         }
+    }
+
+    /// The same frame stamped with the time it was produced.
+    pub fn stamped(mut self, at: Instant) -> AudioFrame {
+        self.at = Some(at);
+        self
     }
 
     /// The samples.
@@ -47,6 +59,7 @@ impl AudioFrame {
 pub struct AudioRing {
     queue: Arc<ArrayQueue<AudioFrame>>,
     dropped: Arc<AtomicU64>,
+    ready: Arc<Notify>,
 }
 
 impl AudioRing {
@@ -55,6 +68,7 @@ impl AudioRing {
         AudioRing {
             queue: Arc::new(ArrayQueue::new(frames.max(1))),
             dropped: Arc::new(AtomicU64::new(0)),
+            ready: Arc::new(Notify::new()),
         }
     }
 
@@ -63,6 +77,13 @@ impl AudioRing {
         if self.queue.force_push(frame).is_some() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+        self.ready.notify_one();
+    }
+
+    /// Resolves once a frame has been pushed since the last wake-up (a push while
+    /// nobody waits is remembered, so no wake-up is lost).
+    pub async fn ready(&self) {
+        self.ready.notified().await;
     }
 
     /// Takes the oldest frame.

@@ -12,6 +12,7 @@ use tenex_media::SampleRate;
 use tenex_media::sdp::{self, Codec, CodecPrefs, LocalMedia, Negotiated, SessionDescription};
 use tokio::sync::mpsc;
 
+use super::bridged::LegEvent;
 use super::engine::Shared;
 use super::info::parse_info_dtmf;
 use super::outcome::CallOutcome;
@@ -38,14 +39,19 @@ pub(crate) fn media_config(
         remote_rtcp: neg.remote_rtcp,
         rtcp_mux: neg.rtcp_mux,
         direction: neg.direction,
-        pcm_rate: match neg.codec {
-            Codec::Opus => SampleRate::Hz48000,
-            Codec::Pcmu | Codec::Pcma => SampleRate::Hz8000,
-        },
+        pcm_rate: media_rate(neg.codec),
         cname: format!("{call}@tenex-voice"),
         mode,
         inactivity_timeout: shared.cfg.media_timeout,
         rtcp_interval: Duration::from_secs(5),
+    }
+}
+
+/// PCM rate inside a leg with `codec` (G.711 is 8 kHz; Opus runs at 48 kHz).
+pub(crate) fn media_rate(codec: Codec) -> SampleRate {
+    match codec {
+        Codec::Opus => SampleRate::Hz48000,
+        Codec::Pcmu | Codec::Pcma => SampleRate::Hz8000,
     }
 }
 
@@ -62,6 +68,8 @@ pub(crate) struct CallCtx {
     pub(crate) negotiated: Negotiated,
     /// The SDP we last sent, re-sent for a re-INVITE without an offer.
     pub(crate) last_sdp: String,
+    /// Where a bridged call's leg events go.
+    pub(crate) leg: Option<mpsc::Sender<LegEvent>>,
 }
 
 impl CallCtx {
@@ -83,6 +91,7 @@ impl CallCtx {
                 Some(event) = self.media_events.recv() => match event {
                     MediaEvent::Dtmf(digit) => {
                         self.shared.registry.update(self.id(), |r| r.push_dtmf(digit));
+                        self.leg_event(LegEvent::Dtmf(digit));
                     }
                     MediaEvent::Latched(_) => {}
                     MediaEvent::Inactive => {
@@ -93,9 +102,24 @@ impl CallCtx {
                         break;
                     }
                 },
+                () = self.media.exited() => {
+                    tracing::error!(call = %self.id(), "media leg stopped unexpectedly: hanging up");
+                    cause = Some("media-failed");
+                    we_hung_up = true;
+                    self.shared.registry.update(self.id(), |r| r.outcome = Some(CallOutcome::Failed));
+                    self.send_bye(Some("media failure"));
+                    break;
+                }
                 Some(cmd) = self.control.recv() => match cmd {
                     CallControl::Hangup => {
                         we_hung_up = true;
+                        self.send_bye(None);
+                        break;
+                    }
+                    CallControl::HangupWith { outcome, cause: why } => {
+                        we_hung_up = true;
+                        cause = Some(why);
+                        self.shared.registry.update(self.id(), |r| r.outcome = Some(outcome));
                         self.send_bye(None);
                         break;
                     }
@@ -114,6 +138,12 @@ impl CallCtx {
             cause,
         )
         .await;
+    }
+
+    fn leg_event(&self, ev: LegEvent) {
+        if let Some(tx) = &self.leg {
+            let _ = tx.try_send(ev);
+        }
     }
 
     /// Sends BYE in the background (its transaction may take up to 32 s against an
@@ -155,6 +185,7 @@ impl CallCtx {
                     self.shared
                         .registry
                         .update(self.id(), |r| r.push_dtmf(digit));
+                    self.leg_event(LegEvent::Dtmf(digit));
                 }
                 let _ = handle.reply(StatusCode::OK).await;
             }
@@ -210,6 +241,10 @@ impl CallCtx {
     }
 
     async fn finish(self, by: HungUpBy, cause: Option<&'static str>) {
+        if let Some(tx) = &self.leg {
+            // The app must learn the call ended even when its queue is full.
+            let _ = tx.send(LegEvent::Ended { by, cause }).await;
+        }
         let stats = self.media.stats().clone();
         let jitter = self.media.stop().await;
         let id = self.guard.id;
@@ -236,8 +271,9 @@ pub(crate) fn start_media(
     lease: crate::media::PortLease,
     neg: &Negotiated,
     call: CallId,
+    mode: MediaMode,
 ) -> std::io::Result<(MediaLeg, mpsc::Receiver<MediaEvent>)> {
     let (tx, rx) = mpsc::channel(MEDIA_EVENTS);
-    let leg = MediaLeg::spawn(lease, media_config(shared, neg, MediaMode::Echo, call), tx)?;
+    let leg = MediaLeg::spawn(lease, media_config(shared, neg, mode, call), tx)?;
     Ok((leg, rx))
 }

@@ -9,10 +9,23 @@ use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
+use tenex_media::g711::G711Law;
+use tenex_media::sdp::Codec;
 use tenex_media::sdp::{self, LocalMedia, SdpErrorKind, SessionDescription};
 use tokio::sync::mpsc;
 
-use super::call::{CallCtx, start_media};
+use crate::media::{AudioRing, MediaMode};
+use crate::realtime::MediaPort;
+
+/// Caller audio waiting for the bridge (1 s); overflow drops the oldest.
+const UPLINK_RING_FRAMES: usize = 50;
+/// Agent audio waiting for the pacer (10 s); overflow drops the oldest.
+const DOWNLINK_RING_FRAMES: usize = 500;
+/// Leg events waiting for the app (DTMF bursts and the end).
+const LEG_EVENTS: usize = 64;
+
+use super::bridged::{BridgedCall, CallHandle};
+use super::call::{CallCtx, media_rate, start_media};
 use super::config::SipTransport;
 use super::engine::Shared;
 use super::outcome::CallOutcome;
@@ -71,12 +84,26 @@ pub(crate) async fn handle_invite(
         source,
         transport,
     };
-    let answer_after = match shared.router.route(&call) {
+    let (answer_after, app) = match shared.router.route(&call) {
         Route::NotFound => {
             EngineCounters::bump(&counters.not_found);
             return reject(tx, StatusCode::NotFound, None).await;
         }
-        Route::Echo { answer_after } => answer_after,
+        Route::Echo { answer_after } => (answer_after, None),
+        Route::Agent { answer_after, app } => (answer_after, Some(app)),
+    };
+    let rings = app.as_ref().map(|_| {
+        (
+            AudioRing::new(UPLINK_RING_FRAMES),
+            AudioRing::new(DOWNLINK_RING_FRAMES),
+        )
+    });
+    let mode = match &rings {
+        Some((uplink, downlink)) => MediaMode::Bridge {
+            uplink: uplink.clone(),
+            downlink: downlink.clone(),
+        },
+        None => MediaMode::Echo,
     };
 
     let id = shared.registry.next_id();
@@ -193,7 +220,7 @@ pub(crate) async fn handle_invite(
     };
     let negotiated = match plan {
         Plan::Answer(answer) => {
-            let started = start_media(&shared, lease, &answer.negotiated, id);
+            let started = start_media(&shared, lease, &answer.negotiated, id, mode);
             if !accept(&dialog, &our_sdp) {
                 shared
                     .registry
@@ -209,7 +236,7 @@ pub(crate) async fn handle_invite(
             }
             // The answer is in the ACK.
             match wait_for_ack_answer(&mut states, &dialog, &offer).await {
-                Some(neg) => Started::Now(start_media(&shared, lease, &neg, id), neg),
+                Some(neg) => Started::Now(start_media(&shared, lease, &neg, id, mode), neg),
                 None => Started::Failed,
             }
         }
@@ -232,6 +259,35 @@ pub(crate) async fn handle_invite(
         }
     };
     shared.registry.mark_answered(id, negotiated.codec, port);
+    let leg = match (app, rings) {
+        (Some(app), Some((uplink, downlink))) => {
+            let (leg_tx, leg_rx) = mpsc::channel(LEG_EVENTS);
+            app.start(BridgedCall {
+                id,
+                outbound: false,
+                dialled: call.user.clone(),
+                from: call.from.clone(),
+                media: MediaPort {
+                    uplink,
+                    downlink,
+                    control: media.commands(),
+                    stats: media.stats().clone(),
+                    rate: media_rate(negotiated.codec),
+                    law: match negotiated.codec {
+                        Codec::Pcmu => Some(G711Law::Ulaw),
+                        Codec::Pcma => Some(G711Law::Alaw),
+                        Codec::Opus => None,
+                    },
+                },
+                handle: CallHandle {
+                    tx: shared.registry.control_sender(id),
+                },
+                events: leg_rx,
+            });
+            Some(leg_tx)
+        }
+        _ => None,
+    };
     CallCtx {
         shared: shared.clone(),
         guard,
@@ -243,6 +299,7 @@ pub(crate) async fn handle_invite(
         local,
         negotiated,
         last_sdp: our_sdp,
+        leg,
     }
     .run()
     .await;

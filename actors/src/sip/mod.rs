@@ -13,6 +13,9 @@
 //! - places outbound calls through a trunk ([`SipEngine::dial`]) with digest
 //!   authentication, early media, a ring timeout (CANCEL) and outcomes mapped
 //!   from final statuses ([`CallOutcome`]);
+//! - bridges answered calls routed to an agent ([`Route::Agent`]) to a
+//!   [`CallApp`]: the media leg runs in bridge mode and the app gets the rings,
+//!   a hang-up handle and the leg's events ([`BridgedCall`]);
 //! - limits every source's request rate before parsing, and keeps a record of
 //!   every call ([`CallRecord`]).
 //!
@@ -20,6 +23,7 @@
 //! CSeq) are dropped by the stack without a reply, as RFC 3261 allows; they never
 //! stop the listener.
 
+mod bridged;
 mod call;
 mod config;
 mod engine;
@@ -32,6 +36,7 @@ mod registry;
 mod router;
 mod security;
 
+pub use bridged::{BridgedCall, CallApp, CallHandle, LegEvent};
 pub use config::{Credentials, OutboundTrunk, SipConfig, SipTransport, Trunk};
 pub use engine::{SipEngine, SipError};
 pub use info::parse_info_dtmf;

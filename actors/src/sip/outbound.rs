@@ -171,7 +171,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
                     && let Ok(answer) = SessionDescription::parse(&resp.body)
                     && let Ok(neg) = sdp::accept_answer(&offer, &answer)
                     && let Some(l) = lease.take()
-                    && let Ok(m) = start_media(&shared, l, &neg, id)
+                    && let Ok(m) = start_media(&shared, l, &neg, id, crate::media::MediaMode::Echo)
                 {
                     media = Some(m);
                     negotiated = Some(neg);
@@ -216,7 +216,10 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         .and_then(|a| sdp::accept_answer(&offer, &a).ok());
     let (leg, events, neg) = match (media, answer_neg.or(negotiated)) {
         (Some((leg, events)), Some(neg)) => (leg, events, neg),
-        (None, Some(neg)) => match lease.take().map(|l| start_media(&shared, l, &neg, id)) {
+        (None, Some(neg)) => match lease
+            .take()
+            .map(|l| start_media(&shared, l, &neg, id, crate::media::MediaMode::Echo))
+        {
             Some(Ok((leg, events))) => (leg, events, neg),
             _ => return Ok(hang_up_failed(&shared, dialog, guard, id, 500).await),
         },
@@ -238,6 +241,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
             media_events: events,
             local,
             negotiated: neg,
+            leg: None,
             last_sdp: offer.sdp().to_string(),
         }
         .run(),

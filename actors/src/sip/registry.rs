@@ -18,6 +18,13 @@ pub(crate) const CONTROL_QUEUE: usize = 16;
 pub(crate) enum CallControl {
     /// Hang up (BYE when answered, CANCEL/487 before).
     Hangup,
+    /// Hang up recording an outcome and cause.
+    HangupWith {
+        /// The call's outcome.
+        outcome: super::outcome::CallOutcome,
+        /// Why.
+        cause: &'static str,
+    },
     /// Send a key press as RFC 4733 events.
     SendDtmf(DtmfDigit),
 }
@@ -165,6 +172,15 @@ impl Registry {
             r.rtp_port = Some(port);
             r.answered_at = Some(std::time::SystemTime::now());
         });
+    }
+
+    /// A sender for the call's control queue (a closed one when the call is gone).
+    pub(crate) fn control_sender(&self, call: CallId) -> mpsc::Sender<CallControl> {
+        self.lock()
+            .active
+            .get(&call)
+            .map(|c| c.control.clone())
+            .unwrap_or_else(|| mpsc::channel(1).0)
     }
 
     pub(crate) fn control(&self, call: CallId, cmd: CallControl) -> bool {

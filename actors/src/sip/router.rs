@@ -21,12 +21,19 @@ pub struct IncomingCall {
 }
 
 /// Where a call goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Route {
     /// Play the caller's audio back to them, answering after `answer_after`.
     Echo {
         /// Ringing time before the 200 OK.
         answer_after: Duration,
+    },
+    /// Bridge the call's audio to an application (the Realtime agent).
+    Agent {
+        /// Ringing time before the 200 OK.
+        answer_after: Duration,
+        /// Who takes the answered call.
+        app: std::sync::Arc<dyn super::bridged::CallApp>,
     },
     /// No such number: 404.
     NotFound,

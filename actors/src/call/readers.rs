@@ -1,0 +1,129 @@
+//! The transcript publisher and the CRM writer: children of the call supervisor
+//! that read the call's event log by cursor and write to the store. A restarted
+//! reader resumes at the cursor its sink last recorded, so no event is lost.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::log::{CallEvent, CallStore, EventLog, ToolRecord};
+use crate::realtime::BridgeEvent;
+use crate::sip::CallId;
+
+/// Which reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderKind {
+    /// Transcript segments and tool calls.
+    Transcript,
+    /// Verdict and summary (the lead's CRM record).
+    Crm,
+}
+
+impl ReaderKind {
+    fn name(self) -> &'static str {
+        match self {
+            ReaderKind::Transcript => "transcript",
+            ReaderKind::Crm => "crm",
+        }
+    }
+}
+
+/// A reader actor.
+#[derive(Debug)]
+pub struct Reader;
+
+/// Reader messages.
+#[derive(Debug)]
+pub enum ReaderMsg {
+    /// New events may be in the log.
+    Poll,
+    /// Poll, then reply (the supervisor drains readers before it stops).
+    Drain(ractor::RpcReplyPort<()>),
+    /// Test hook: fail on the next poll (supervision tests).
+    Crash,
+}
+
+/// What a reader reads and writes.
+#[derive(Debug, Clone)]
+pub struct ReaderArgs {
+    /// Which reader.
+    pub kind: ReaderKind,
+    /// The call.
+    pub call: CallId,
+    /// Its log.
+    pub log: Arc<EventLog>,
+    /// Where to write.
+    pub store: Arc<dyn CallStore>,
+}
+
+impl Actor for Reader {
+    type Msg = ReaderMsg;
+    type State = ReaderArgs;
+    type Arguments = ReaderArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ReaderMsg>,
+        args: ReaderArgs,
+    ) -> Result<ReaderArgs, ActorProcessingErr> {
+        // Catch up at once (a restart may have missed polls).
+        let _ = myself.send_message(ReaderMsg::Poll);
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<ReaderMsg>,
+        msg: ReaderMsg,
+        s: &mut ReaderArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ReaderMsg::Crash => Err("reader crashed on request".into()),
+            ReaderMsg::Poll => {
+                poll(s);
+                Ok(())
+            }
+            ReaderMsg::Drain(reply) => {
+                poll(s);
+                let _ = reply.send(());
+                Ok(())
+            }
+        }
+    }
+}
+
+fn poll(s: &ReaderArgs) {
+    let name = s.kind.name();
+    let cursor = s.store.cursor(s.call, name);
+    for (seq, ev) in s.log.since(cursor) {
+        write(s, &ev);
+        s.store.set_cursor(s.call, name, seq);
+    }
+}
+
+fn write(s: &ReaderArgs, ev: &CallEvent) {
+    let CallEvent::Bridge(ev) = ev else { return };
+    match (s.kind, ev) {
+        (ReaderKind::Transcript, BridgeEvent::Segment(seg)) => s.store.segment(s.call, seg.clone()),
+        (
+            ReaderKind::Transcript,
+            BridgeEvent::ToolCall {
+                name,
+                arguments,
+                output,
+                failed,
+            },
+        ) => s.store.tool_call(
+            s.call,
+            ToolRecord {
+                name: name.clone(),
+                arguments: arguments.clone(),
+                output: output.clone(),
+                failed: *failed,
+            },
+        ),
+        (ReaderKind::Crm, BridgeEvent::Verdict(v)) => s.store.verdict(s.call, v.clone()),
+        (ReaderKind::Crm, BridgeEvent::Summary(text)) => s.store.summary(s.call, text.clone()),
+        _ => {}
+    }
+}

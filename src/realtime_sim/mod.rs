@@ -1,0 +1,235 @@
+//! `tenex-voice realtime-sim`: an offline server speaking the Realtime GA protocol
+//! at `ws://ADDR/v1/realtime?model=...`, for tests, the demo and load runs.
+//!
+//! It behaves like the service in what the bridge relies on: `session.created`
+//! then `session.updated` (an update with an unknown field is refused whole),
+//! audio in `audio/pcm` 24 kHz, `audio/pcmu` and `audio/pcma`, energy server VAD
+//! (`speech_started`, `speech_stopped`, `committed`), input transcriptions that
+//! arrive after the commit (text from the script), scripted responses streaming
+//! audio 20x faster than real time with transcripts, cancellation on barge-in
+//! (`response.done` with status `cancelled`), an error for a truncate past the
+//! item's audio, `conversation_already_has_active_response`, scripted function
+//! calls, text-only side responses, and `session_expired` after the session's
+//! maximum duration. Each session is one tokio task.
+
+mod config;
+pub mod script;
+mod session;
+mod voice;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+pub use script::Script;
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The conversation.
+    pub script: Script,
+    /// Write every client event received, one JSON line each.
+    pub record: Option<PathBuf>,
+    /// Varies the synthetic voice.
+    pub seed: u64,
+    /// When set, the bearer key must equal it; otherwise any non-empty key passes.
+    pub api_key: Option<String>,
+    /// Session lifetime before `session_expired` (the service's is 60 minutes).
+    pub session_max: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            script: Script::qualifier(),
+            record: None,
+            seed: 0,
+            api_key: None,
+            session_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Counters across all sessions.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// WebSocket sessions accepted.
+    pub sessions: AtomicU64,
+    /// Connections refused (path, key).
+    pub refused: AtomicU64,
+    /// Client events received.
+    pub client_events: AtomicU64,
+    /// Caller audio received, ms.
+    pub audio_in_ms: AtomicU64,
+    /// Responses started.
+    pub responses: AtomicU64,
+    /// Responses cancelled.
+    pub cancelled: AtomicU64,
+    /// Truncations applied.
+    pub truncations: AtomicU64,
+    /// Truncations refused (past the item's audio).
+    pub truncate_errors: AtomicU64,
+    /// `error` events sent.
+    pub errors_sent: AtomicU64,
+}
+
+impl Stats {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+    /// A counter's value.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+struct Recorder(Mutex<std::io::BufWriter<std::fs::File>>);
+
+impl Recorder {
+    fn write(&self, line: &str) {
+        if let Ok(mut w) = self.0.lock() {
+            let _ = writeln!(w, "{line}");
+            let _ = w.flush();
+        }
+    }
+}
+
+struct Shared {
+    cfg: SimConfig,
+    script: Script,
+    record: Option<Recorder>,
+    stats: Arc<Stats>,
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Simulator {
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Binds `listen` and serves until dropped.
+    pub async fn start(listen: SocketAddr, cfg: SimConfig) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let record = match &cfg.record {
+            Some(p) => Some(Recorder(Mutex::new(std::io::BufWriter::new(
+                std::fs::File::create(p)?,
+            )))),
+            None => None,
+        };
+        let stats = Arc::new(Stats::default());
+        let shared = Arc::new(Shared {
+            script: cfg.script.clone(),
+            cfg,
+            record,
+            stats: stats.clone(),
+        });
+        let task = tokio::spawn(accept_loop(listener, shared));
+        Ok(Simulator { addr, stats, task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/v1/realtime`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/v1/realtime", self.addr)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let mut model = String::from("gpt-realtime");
+            // The handshake callback's error type is tungstenite's (a full HTTP response).
+            #[allow(clippy::result_large_err)]
+            let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                let refuse = |code: StatusCode, msg: &str| {
+                    let mut r = ErrorResponse::new(Some(format!(
+                        r#"{{"error":{{"type":"invalid_request_error","code":"{}","message":"{msg}"}}}}"#,
+                        if code == StatusCode::UNAUTHORIZED {
+                            "invalid_api_key"
+                        } else {
+                            "not_found"
+                        }
+                    )));
+                    *r.status_mut() = code;
+                    r
+                };
+                if req.uri().path() != "/v1/realtime" {
+                    return Err(refuse(StatusCode::NOT_FOUND, "Unknown path."));
+                }
+                let key = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or("");
+                let ok = match &shared.cfg.api_key {
+                    Some(k) => key == k,
+                    None => !key.is_empty(),
+                };
+                if !ok {
+                    return Err(refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "Incorrect API key provided.",
+                    ));
+                }
+                if let Some(q) = req.uri().query() {
+                    for pair in q.split('&') {
+                        if let Some(m) = pair.strip_prefix("model=") {
+                            model = m.to_owned();
+                        }
+                    }
+                }
+                Ok(resp)
+            };
+            match tokio_tungstenite::accept_hdr_async(stream, check).await {
+                Ok(ws) => {
+                    let n = shared.stats.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+                    session::Session::new(shared.clone(), model, n)
+                        .run(ws)
+                        .await;
+                }
+                Err(_) => Stats::bump(&shared.stats.refused),
+            }
+        });
+    }
+}
