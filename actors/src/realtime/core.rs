@@ -672,3 +672,193 @@ impl BridgeCore {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenex_media::pacer::ItemProgress;
+    use tenex_media::realtime::AudioFormat;
+
+    fn sends(core: &mut BridgeCore) -> Vec<Output> {
+        std::iter::from_fn(|| core.poll_output()).collect()
+    }
+
+    fn types(outs: &[Output]) -> Vec<String> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Send(t) => serde_json::from_str::<serde_json::Value>(t)
+                    .ok()
+                    .map(|v| v["type"].as_str().unwrap_or("").to_owned()),
+                Output::FlushPlayout => Some("FLUSH".into()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ev(text: &str) -> ServerEvent {
+        ServerEvent::parse(text).expect("event")
+    }
+
+    #[test]
+    fn service_barge_in_flushes_truncates_at_what_was_heard_and_drops_late_deltas() {
+        let agent = AgentConfig {
+            min_barge_in_ms: 0,
+            ..AgentConfig::default()
+        };
+        let mut core = BridgeCore::new(agent, SampleRate::Hz8000);
+        let t0 = Instant::now();
+        core.connected(t0, AudioFormat::Pcm16);
+        core.answered(t0, false);
+        assert_eq!(
+            types(&sends(&mut core)),
+            ["session.update", "response.create"]
+        );
+        core.handle_event(
+            t0,
+            ev(r#"{"type":"response.created","response":{"id":"r1"}}"#),
+            false,
+        );
+        let tag = core.audio_delta(t0, "r1", "i1").expect("plays");
+        core.frames_queued(t0, "i1", 50);
+        core.handle_event(
+            t0,
+            ev(r#"{"type":"input_audio_buffer.speech_started","audio_start_ms":900,"item_id":"u1"}"#),
+            true,
+        );
+        assert_eq!(
+            types(&sends(&mut core)),
+            ["FLUSH"],
+            "no cancel: the service cancels itself"
+        );
+        core.flushed(
+            t0,
+            Flushed {
+                dropped_frames: 30,
+                item: Some(ItemProgress {
+                    item: tag,
+                    played_ms: 400,
+                }),
+            },
+        );
+        let outs = sends(&mut core);
+        let truncate = outs
+            .iter()
+            .find_map(|o| match o {
+                Output::Send(t) if t.contains("truncate") => Some(t.clone()),
+                _ => None,
+            })
+            .expect("truncate sent");
+        let v: serde_json::Value = serde_json::from_str(&truncate).expect("json");
+        assert_eq!(v["item_id"], "i1");
+        assert_eq!(v["audio_end_ms"], 400);
+        assert_eq!(v["content_index"], 0);
+        assert!(outs.iter().any(|o| matches!(
+            o,
+            Output::Event(BridgeEvent::BargeIn { played_ms: 400, .. })
+        )));
+        assert_eq!(
+            core.audio_delta(t0, "r1", "i1"),
+            None,
+            "late deltas dropped"
+        );
+    }
+
+    #[test]
+    fn gate_ignores_backchannels_and_interrupts_real_speech() {
+        let mut core = BridgeCore::new(AgentConfig::default(), SampleRate::Hz8000);
+        let t0 = Instant::now();
+        core.connected(t0, AudioFormat::Pcm16);
+        core.answered(t0, false);
+        sends(&mut core);
+        core.handle_event(
+            t0,
+            ev(r#"{"type":"response.created","response":{"id":"r1"}}"#),
+            false,
+        );
+        core.audio_delta(t0, "r1", "i1");
+        let silence = [0i16; 160];
+        let loud: Vec<i16> = (0..160)
+            .map(|i| if i % 16 < 8 { 8000 } else { -8000 })
+            .collect();
+        for _ in 0..25 {
+            core.caller_frame(t0, &silence, true);
+        }
+        // 200 ms of speech: a backchannel.
+        for _ in 0..10 {
+            core.caller_frame(t0, &loud, true);
+        }
+        for _ in 0..40 {
+            core.caller_frame(t0, &silence, true);
+        }
+        assert!(
+            types(&sends(&mut core)).is_empty(),
+            "a backchannel does not interrupt"
+        );
+        core.handle_event(
+            t0,
+            ev(r#"{"type":"input_audio_buffer.committed","item_id":"u1"}"#),
+            true,
+        );
+        assert!(
+            sends(&mut core)
+                .iter()
+                .any(|o| matches!(o, Output::Event(BridgeEvent::Backchannel)))
+        );
+        // 400 ms of speech: a real interruption.
+        for _ in 0..20 {
+            core.caller_frame(t0, &loud, true);
+        }
+        assert_eq!(types(&sends(&mut core)), ["response.cancel", "FLUSH"]);
+    }
+
+    #[test]
+    fn tool_outputs_then_exactly_one_response_create() {
+        let mut core = BridgeCore::new(AgentConfig::default(), SampleRate::Hz8000);
+        let t0 = Instant::now();
+        core.connected(t0, AudioFormat::Pcm16);
+        sends(&mut core);
+        core.handle_event(
+            t0,
+            ev(r#"{"type":"response.created","response":{"id":"r1"}}"#),
+            false,
+        );
+        core.handle_event(t0, ev(r#"{"type":"response.function_call_arguments.done","response_id":"r1","item_id":"f1","call_id":"c1","name":"get_lead","arguments":"{}"}"#), false);
+        core.handle_event(t0, ev(r#"{"type":"response.function_call_arguments.done","response_id":"r1","item_id":"f2","call_id":"c2","name":"submit_qualification","arguments":"{\"qualified\":false}"}"#), false);
+        assert!(
+            types(&sends(&mut core)).is_empty(),
+            "nothing before response.done"
+        );
+        core.handle_event(
+            t0,
+            ev(r#"{"type":"response.done","response":{"id":"r1","status":"completed"}}"#),
+            false,
+        );
+        let outs = sends(&mut core);
+        let Some(Output::RunTools(calls)) = outs.iter().find(|o| matches!(o, Output::RunTools(_)))
+        else {
+            panic!("{outs:?}")
+        };
+        assert_eq!(calls.len(), 1);
+        assert!(types(&outs).is_empty(), "outputs wait for the host tool");
+        core.tool_outputs(vec![(
+            calls[0].clone(),
+            Ok(serde_json::json!({"name":"Ada"})),
+        )]);
+        let outs = sends(&mut core);
+        assert_eq!(
+            types(&outs),
+            [
+                "conversation.item.create",
+                "conversation.item.create",
+                "response.create"
+            ]
+        );
+        let bad = outs
+            .iter()
+            .any(|o| matches!(o, Output::Send(t) if t.contains("invalid arguments")));
+        assert!(
+            bad,
+            "an invalid verdict goes back to the model as an error output"
+        );
+    }
+}
