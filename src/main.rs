@@ -50,15 +50,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("tenex-voice: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(tenex_voice::serve::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -95,15 +88,8 @@ fn main() -> ExitCode {
                 seed,
                 ..Default::default()
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("tenex-voice: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             runtime.block_on(async move {
                 match tenex_voice::realtime_sim::Simulator::start(listen, cfg).await {
@@ -127,6 +113,20 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// The multi-threaded runtime, or `None` (reported) when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("tenex-voice: cannot start the runtime: {e}");
+            None
         }
     }
 }
