@@ -411,13 +411,11 @@ impl Actor for CallSupervisor {
         evt: SupervisionEvent,
         s: &mut CallState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, failed) = match evt {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.is_some_and(|r| r.contains("kill")))
-            }
+        let cell = match evt {
+            SupervisionEvent::ActorTerminated(cell, _, _) => cell,
             SupervisionEvent::ActorFailed(cell, e) => {
                 tracing::warn!(call = %s.id, error = %e, "call child failed");
-                (cell, true)
+                cell
             }
             _ => return Ok(()),
         };
@@ -430,7 +428,6 @@ impl Actor for CallSupervisor {
             }
             // A bridge that stops while the call is up (failed, killed, or closed by
             // the service) counts as a failure either way.
-            let _ = failed;
             let now = Instant::now();
             while s
                 .failures

@@ -347,9 +347,8 @@ impl BridgeCore {
         let Some(item_id) = self.tag_items.get(&progress.item.0).cloned() else {
             return;
         };
-        if let Some((start, len)) = self.item_play.get_mut(&item_id) {
+        if let Some((_, len)) = self.item_play.get_mut(&item_id) {
             *len = Duration::from_millis(u64::from(progress.played_ms)).min(*len);
-            let _ = start;
         }
         self.send(ClientEvent::ItemTruncate {
             item_id: item_id.clone(),

@@ -360,13 +360,13 @@ async fn uplink(parts: &DriverParts, ws: &mut Ws, audio: &mut Audio) -> Result<(
         let pcm = frame.pcm();
         let playing = parts.media.agent_playing();
         lock(&parts.core).caller_frame(Instant::now(), pcm, playing);
-        let text = match (parts.format.law(), parts.media.law) {
-            (Some(law), _) => {
+        let text = match parts.format.law() {
+            Some(law) => {
                 let n = pcm.len().min(audio.g711.len());
                 law.encode(&pcm[..n], &mut audio.g711[..n]);
                 audio.writer.g711(&audio.g711[..n])
             }
-            (None, _) => match audio.up.process(pcm, &mut audio.pcm24) {
+            None => match audio.up.process(pcm, &mut audio.pcm24) {
                 Ok(n) => audio.writer.pcm16(&audio.pcm24[..n]),
                 Err(_) => continue,
             },
