@@ -99,6 +99,8 @@ pub struct Metrics {
     pub bad_events: AtomicU64,
     /// Uplink frames dropped because the ring overflowed.
     pub uplink_dropped: AtomicU64,
+    /// Transcript publishers and CRM writers restarted after a crash.
+    pub reader_restarts: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -165,6 +167,11 @@ impl Metrics {
                 &self.uplink_dropped,
                 "tenex_uplink_frames_dropped_total",
                 "Caller frames dropped on ring overflow.",
+            ),
+            (
+                &self.reader_restarts,
+                "tenex_call_reader_restarts_total",
+                "Transcript publishers and CRM writers restarted after a crash.",
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

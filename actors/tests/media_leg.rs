@@ -56,6 +56,7 @@ fn config(phone: SocketAddr, mode: MediaMode) -> MediaConfig {
         cname: "leg@test".into(),
         mode,
         inactivity_timeout: Duration::from_secs(30),
+        recording: None,
         rtcp_interval: Duration::from_secs(5),
     }
 }
@@ -416,5 +417,93 @@ async fn without_rtcp_mux_reports_come_from_the_next_port_and_count_losses() {
     assert_eq!(block.block.cumulative_lost, 2);
     assert!(block.block.fraction_lost > 0);
     assert_eq!(block.block.extended_highest_seq & 0xFFFF, 131);
+    leg.stop().await;
+}
+
+/// RMS of `s`.
+fn rms(s: &[i16]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+}
+
+#[tokio::test]
+async fn the_recording_has_the_caller_left_and_what_we_played_right_on_one_timeline() {
+    let dir = std::env::temp_dir().join(format!("tenex-leg-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("call.wav");
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, _ev_rx) = mpsc::channel(16);
+    let mut cfg = config(phone.local_addr().expect("a"), MediaMode::Echo);
+    cfg.recording = Some(path.clone());
+    let leg = MediaLeg::spawn(pool.acquire().expect("port"), cfg, ev_tx).expect("leg");
+    let to = leg.local_addr();
+    let mut tx = RtpSender::new(Ssrc(7), SeqNo(1), RtpTimestamp(0));
+    // 1 s of tone, then 0.5 s of nothing.
+    let (_, echoed) = tokio::join!(
+        play(&phone, to, 50, &mut tx),
+        collect(&phone, Duration::from_millis(1500))
+    );
+    assert!(echoed.len() >= 45, "echo flowed: {}", echoed.len());
+    leg.stop().await;
+
+    let mut wav = hound::WavReader::open(&path).expect("a valid WAV after stop");
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = wav.samples::<i16>().map(|s| s.expect("sample")).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!(
+        left.len() >= 8000,
+        "at least the second of audio: {}",
+        left.len()
+    );
+    // Both channels carry the tone (G.711 round trip), at the same place on the
+    // timeline: the echo of a frame is played on the tick that received it.
+    let per = 160;
+    let loud = |ch: &[i16], i: usize| rms(&ch[i * per..(i + 1) * per]) > 2000.0;
+    let frames = left.len() / per;
+    let left_loud: Vec<usize> = (0..frames).filter(|&i| loud(&left, i)).collect();
+    let right_loud: Vec<usize> = (0..frames).filter(|&i| loud(&right, i)).collect();
+    assert!(
+        left_loud.len() >= 45,
+        "caller channel: {} loud frames",
+        left_loud.len()
+    );
+    assert!(
+        right_loud.len() >= 45,
+        "agent channel: {} loud frames",
+        right_loud.len()
+    );
+    let (l0, r0) = (left_loud[0], right_loud[0]);
+    assert!(
+        r0 >= l0 && r0 - l0 <= 2,
+        "aligned: caller from frame {l0}, played from {r0}"
+    );
+    // And silence after the tone on both.
+    assert!(!loud(&left, frames - 1) && !loud(&right, frames - 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_crashed_leg_is_seen_by_its_owner() {
+    let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
+    let pool = pool();
+    let (ev_tx, _ev_rx) = mpsc::channel(16);
+    let mut leg = MediaLeg::spawn(
+        pool.acquire().expect("port"),
+        config(phone.local_addr().expect("a"), MediaMode::Echo),
+        ev_tx,
+    )
+    .expect("leg");
+    assert!(leg.command(MediaCommand::Crash));
+    timeout(Duration::from_secs(2), leg.exited())
+        .await
+        .expect("exited() resolves when the task dies");
     leg.stop().await;
 }

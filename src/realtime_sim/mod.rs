@@ -109,13 +109,17 @@ struct Shared {
     script: Script,
     record: Option<Recorder>,
     stats: Arc<Stats>,
+    /// Bumped to drop every open session (fault injection).
+    kill: tokio::sync::watch::Sender<u64>,
+    /// Refuse new sessions with 503 (fault injection).
+    refusing: std::sync::atomic::AtomicBool,
 }
 
 /// A running simulator.
 #[derive(Debug)]
 pub struct Simulator {
     addr: SocketAddr,
-    stats: Arc<Stats>,
+    shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -130,15 +134,16 @@ impl Simulator {
             )))),
             None => None,
         };
-        let stats = Arc::new(Stats::default());
         let shared = Arc::new(Shared {
             script: cfg.script.clone(),
             cfg,
             record,
-            stats: stats.clone(),
+            stats: Arc::default(),
+            kill: tokio::sync::watch::Sender::new(0),
+            refusing: false.into(),
         });
-        let task = tokio::spawn(accept_loop(listener, shared));
-        Ok(Simulator { addr, stats, task })
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(Simulator { addr, shared, task })
     }
 
     /// The bound address.
@@ -153,7 +158,18 @@ impl Simulator {
 
     /// Counters.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.shared.stats
+    }
+
+    /// Fault injection: drops every open session's connection at once, without a
+    /// close frame (as a network failure or a crashed server would).
+    pub fn drop_sessions(&self) {
+        self.shared.kill.send_modify(|g| *g += 1);
+    }
+
+    /// Fault injection: while set, new connections are refused with 503.
+    pub fn refuse_new_sessions(&self, refuse: bool) {
+        self.shared.refusing.store(refuse, Ordering::SeqCst);
     }
 }
 
@@ -193,6 +209,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                     *r.status_mut() = code;
                     r
                 };
+                if shared.refusing.load(Ordering::SeqCst) {
+                    let mut r = ErrorResponse::new(Some(
+                        r#"{"error":{"type":"server_error","code":"unavailable","message":"The server is overloaded."}}"#.to_owned(),
+                    ));
+                    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                    return Err(r);
+                }
                 if req.uri().path() != "/v1/realtime" {
                     return Err(refuse(StatusCode::NOT_FOUND, "Unknown path."));
                 }
@@ -224,8 +247,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             match tokio_tungstenite::accept_hdr_async(stream, check).await {
                 Ok(ws) => {
                     let n = shared.stats.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+                    let kill = shared.kill.subscribe();
                     session::Session::new(shared.clone(), model, n)
-                        .run(ws)
+                        .run(ws, kill)
                         .await;
                 }
                 Err(_) => Stats::bump(&shared.stats.refused),

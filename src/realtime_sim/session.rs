@@ -64,6 +64,7 @@ pub(crate) struct Session {
     last_item: Option<String>,
     item_audio_ms: HashMap<String, u64>,
     expires: Instant,
+    after_assistant_item: bool,
 }
 
 fn ev(v: Value) -> String {
@@ -90,6 +91,7 @@ impl Session {
             last_item: None,
             item_audio_ms: HashMap::new(),
             expires,
+            after_assistant_item: false,
             shared,
         }
     }
@@ -145,7 +147,11 @@ impl Session {
     }
 
     /// Runs the session until the client leaves or the session expires.
-    pub(crate) async fn run(mut self, mut ws: WebSocketStream<TcpStream>) {
+    pub(crate) async fn run(
+        mut self,
+        mut ws: WebSocketStream<TcpStream>,
+        mut kill: tokio::sync::watch::Receiver<u64>,
+    ) {
         let created = json!({"type":"session.created","event_id":self.next_id("event"),
             "session": self.cfg.to_json(&self.id, &self.model)});
         self.now_event(created);
@@ -157,6 +163,7 @@ impl Session {
                 .unwrap_or(self.expires)
                 .min(self.expires);
             tokio::select! {
+                _ = kill.changed() => return,
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(t))) => self.on_client(t.as_str()),
                     Some(Ok(Message::Binary(_))) => self.error("invalid_request_error", "invalid_value", "Binary frames are not supported.", None, None),
@@ -430,6 +437,21 @@ impl Session {
                 eid,
             );
         }
+        // Items a client seeds (a new session resuming a conversation) move the
+        // script on, as the real model would continue from the context: a user
+        // message is a caller line already heard, an assistant message or a run of
+        // function calls is a turn already taken.
+        let role = item.get("role").and_then(Value::as_str);
+        match (kind, role) {
+            ("message", Some("user")) => self.caller_line += 1,
+            ("message", Some("assistant")) => self.turn += 1,
+            ("function_call", _) if !self.after_assistant_item => self.turn += 1,
+            _ => {}
+        }
+        self.after_assistant_item = matches!(
+            (kind, role),
+            ("message", Some("assistant")) | ("function_call", _)
+        );
         let id = self.next_id("item");
         let mut stored = item.clone();
         stored["id"] = json!(id);

@@ -15,6 +15,8 @@ use tenex_actors::media::PortRange;
 use tenex_actors::sip::{CallRouter, IncomingCall, Route, SipConfig, SipEngine};
 use tenex_media::g711::G711Law;
 
+pub mod agent;
+
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// Routes of the test engine: `echo` answers at once, `ringing` rings for a minute

@@ -18,7 +18,7 @@ use ractor::{Actor, ActorRef};
 
 pub use log::{CallEvent, CallStore, EventLog, MemoryStore, StoredCall, ToolRecord};
 pub use readers::{Reader, ReaderArgs, ReaderKind, ReaderMsg};
-pub use supervisor::{BridgeActor, BridgeMsg, CallMsg, CallSupervisor};
+pub use supervisor::{BridgeActor, BridgeMsg, CallMsg, CallSupervisor, Child};
 
 use crate::metrics::Metrics;
 use crate::realtime::{AgentConfig, RealtimeEndpoint, ToolHost};

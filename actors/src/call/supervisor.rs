@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::log::{CallEvent, CallStore, EventLog};
 use super::readers::{Reader, ReaderArgs, ReaderKind, ReaderMsg};
-use crate::media::AudioFrame;
+use crate::media::{AudioFrame, MediaCommand};
 use crate::metrics::Metrics;
 use crate::realtime::driver::{self, DriverCommand, DriverExit, DriverParts, RealtimeEndpoint};
 use crate::realtime::{AgentConfig, BridgeCore, BridgeEvent, BridgeSink, MediaPort, ToolHost};
@@ -167,8 +167,21 @@ pub enum CallMsg {
     GiveUp,
     /// Wrap up and stop.
     Finish,
-    /// Test hook: kill a child (`"bridge"`, `"transcript"`, `"crm"`).
-    KillChild(&'static str),
+    /// Fault injection (tests, chaos drills): make a child fail.
+    KillChild(Child),
+}
+
+/// A child of the call's tree, for [`CallMsg::KillChild`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// The Realtime bridge (killed like a crashed actor).
+    Bridge,
+    /// The transcript publisher (fails with an error).
+    Transcript,
+    /// The CRM writer (fails with an error).
+    Crm,
+    /// The media leg's task (exits as if it had crashed).
+    Media,
 }
 
 /// Everything a call's tree needs.
@@ -383,14 +396,14 @@ impl Actor for CallSupervisor {
                 }
                 myself.stop(None);
             }
-            CallMsg::KillChild(which) => match which {
-                "bridge" => {
+            CallMsg::KillChild(child) => match child {
+                Child::Bridge => {
                     if let Some(b) = &s.bridge {
                         b.kill();
                     }
                 }
-                "transcript" | "crm" => {
-                    let kind = if which == "crm" {
+                Child::Transcript | Child::Crm => {
+                    let kind = if child == Child::Crm {
                         ReaderKind::Crm
                     } else {
                         ReaderKind::Transcript
@@ -399,7 +412,14 @@ impl Actor for CallSupervisor {
                         let _ = r.send_message(ReaderMsg::Crash);
                     }
                 }
-                _ => {}
+                Child::Media => {
+                    let _ = s
+                        .bridge_args
+                        .parts
+                        .media
+                        .control
+                        .try_send(MediaCommand::Crash);
+                }
             },
         }
         Ok(())
@@ -459,6 +479,11 @@ impl Actor for CallSupervisor {
         if let Some(pos) = s.readers.iter().position(|(_, r)| r.get_id() == id) {
             let (kind, _) = s.readers.remove(pos);
             if !s.finishing {
+                s.bridge_args
+                    .parts
+                    .metrics
+                    .reader_restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let r = spawn_reader(&myself, s, kind).await?;
                 s.readers.push((kind, r));
             }

@@ -15,6 +15,7 @@ use tenex_media::pacer::{Flushed, ItemTag, Pacer, PacerConfig};
 use tenex_media::rtcp::{self, ReceptionStats, Report, SenderInfo};
 use tenex_media::rtp::{self, PayloadType, RtpPacket, RtpSender, RtpTimestamp, SeqNo, Ssrc};
 use tenex_media::sdp::{Codec, Direction};
+use tenex_media::wav::{RecorderConfig, WavFileRecorder};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -71,6 +72,9 @@ pub struct MediaConfig {
     pub inactivity_timeout: Duration,
     /// How often to send RTCP reports (RFC 3550 suggests 5 s).
     pub rtcp_interval: Duration,
+    /// Record the call here as a stereo WAV at the leg's PCM rate: caller left
+    /// (what the jitter buffer played out), agent right (what the pacer sent).
+    pub recording: Option<std::path::PathBuf>,
 }
 
 /// Commands to a running leg.
@@ -89,6 +93,9 @@ pub enum MediaCommand {
     SendDtmf(DtmfDigit),
     /// Barge-in: drop queued agent audio now; replies with what was heard.
     Flush(oneshot::Sender<Flushed>),
+    /// Fault injection: the task exits at once as if it had crashed (no
+    /// orderly stop), so supervision can be tested end to end.
+    Crash,
 }
 
 /// What the leg reports to the call.
@@ -123,6 +130,8 @@ pub struct MediaStats {
     pub playout_queued: AtomicU64,
     /// Agent audio frames played (bridge mode).
     pub playout_played: AtomicU64,
+    /// The recording stopped early (could not create or write the file).
+    pub recording_failed: AtomicU64,
 }
 
 impl MediaStats {
@@ -269,6 +278,11 @@ struct Task {
     pcm: [i16; 960],
     payload: [u8; MAX_PACKET],
     wire: [u8; 1500],
+    recorder: Option<WavFileRecorder>,
+    rec_agent: [i16; 960],
+    /// Call timeline of the recording: when the leg started, and the next sample.
+    rec_start: std::time::Instant,
+    rec_pos: u64,
 }
 
 impl Task {
@@ -287,6 +301,14 @@ impl Task {
         };
         let rate = codec.rate();
         let seed = random_u64();
+        let recorder = cfg.recording.as_ref().and_then(|path| {
+            WavFileRecorder::create(path, rate, RecorderConfig::default())
+                .inspect_err(|e| {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot record the call");
+                    MediaStats::bump(&stats.recording_failed);
+                })
+                .ok()
+        });
         Task {
             _lease: lease,
             rtp,
@@ -315,6 +337,10 @@ impl Task {
             pcm: [0; 960],
             payload: [0; MAX_PACKET],
             wire: [0; 1500],
+            recorder,
+            rec_agent: [0; 960],
+            rec_start: std::time::Instant::now(),
+            rec_pos: 0,
             cfg,
             codec,
             stats,
@@ -336,7 +362,13 @@ impl Task {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
-                Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(cmd) = commands.recv() => {
+                    if matches!(cmd, MediaCommand::Crash) {
+                        tracing::warn!("media leg crashed on request");
+                        return JitterStats::default();
+                    }
+                    self.on_command(cmd);
+                }
                 r = self.rtp.recv_from(&mut rtp_buf) => {
                     if let Ok((n, from)) = r {
                         self.on_datagram(&rtp_buf[..n], from);
@@ -357,6 +389,12 @@ impl Task {
                     next_rtcp += rtcp_interval;
                 }
             }
+        }
+        if let Some(rec) = self.recorder.take()
+            && let Err(e) = rec.finish()
+        {
+            tracing::warn!(error = %e, "recording could not be finished");
+            MediaStats::bump(&self.stats.recording_failed);
         }
         self.jitter.stats()
     }
@@ -390,6 +428,31 @@ impl Task {
                 self.stats.playout_queued.store(0, Ordering::Relaxed);
                 let _ = reply.send(flushed);
             }
+            MediaCommand::Crash => {}
+        }
+    }
+
+    /// Writes one tick's audio to the recording, if any. Both channels of a tick
+    /// land at the same position: the 20 ms slot of the call the tick belongs to.
+    fn record(&mut self, now: std::time::Instant, caller: usize, agent: Option<usize>) {
+        let Some(rec) = self.recorder.as_mut() else {
+            return;
+        };
+        let n = self.codec.rate().frame_samples() as u64;
+        let slot = (now.saturating_duration_since(self.rec_start).as_millis() as u64 / 20) * n;
+        let pos = slot.max(self.rec_pos);
+        let mut ok = true;
+        if caller > 0 {
+            ok &= rec.push_caller(pos, &self.pcm[..caller]).is_ok();
+        }
+        if let Some(a) = agent {
+            ok &= rec.push_agent(pos, &self.rec_agent[..a]).is_ok();
+        }
+        self.rec_pos = pos + n;
+        if !ok {
+            tracing::warn!("recording write failed: recording stopped");
+            MediaStats::bump(&self.stats.recording_failed);
+            self.recorder = None;
         }
     }
 
@@ -454,7 +517,9 @@ impl Task {
     fn on_tick(&mut self, now: Instant) {
         let std_now = now.into_std();
         // Caller audio: one frame out of the jitter buffer.
+        let mut caller = 0;
         if let Some(n) = self.codec.decode(self.jitter.pop(std_now), &mut self.pcm) {
+            caller = n;
             match &self.cfg.mode {
                 MediaMode::Echo => {
                     self.pacer.push(ItemTag(0), &self.pcm[..n], 20_000);
@@ -471,7 +536,8 @@ impl Task {
                     .push(ItemTag(frame.item), frame.pcm(), frame.audio_us);
             }
         }
-        self.send_tick(std_now);
+        let agent = self.send_tick(std_now);
+        self.record(std_now, caller, agent);
         if let MediaMode::Bridge { .. } = &self.cfg.mode {
             self.stats
                 .playout_queued
@@ -491,13 +557,19 @@ impl Task {
             .filter(|a| !a.ip().is_unspecified() && a.port() != 0)
     }
 
-    fn send_tick(&mut self, std_now: std::time::Instant) {
-        let Some(tick) = self.pacer.poll(std_now) else {
-            return;
-        };
+    /// Sends this tick's frame; returns the samples of agent audio it carried
+    /// (copied for the recording when there is one).
+    fn send_tick(&mut self, std_now: std::time::Instant) -> Option<usize> {
+        let tick = self.pacer.poll(std_now)?;
         let (skipped, marker) = (tick.skipped, tick.talkspurt_start);
+        let mut agent = None;
         if tick.item.is_some() {
             MediaStats::bump(&self.stats.playout_played);
+            if self.recorder.is_some() {
+                let n = tick.frame.len().min(self.rec_agent.len());
+                self.rec_agent[..n].copy_from_slice(&tick.frame[..n]);
+                agent = Some(n);
+            }
         }
         let n = self.codec.encode(tick.frame, &mut self.payload);
         if skipped > 0 {
@@ -505,11 +577,11 @@ impl Task {
         }
         let Some(dest) = self.destination() else {
             self.sender.skip(self.rtp_ticks);
-            return;
+            return agent;
         };
         if !self.cfg.direction.sends() {
             self.sender.skip(self.rtp_ticks);
-            return;
+            return agent;
         }
         if self.dtmf_out.is_none()
             && let Some(digit) = self.dtmf_queue.pop_front()
@@ -558,6 +630,7 @@ impl Task {
         {
             MediaStats::bump(&self.stats.rtp_sent);
         }
+        agent
     }
 
     fn send_rtcp(&mut self, now: Instant) {

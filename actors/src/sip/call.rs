@@ -44,6 +44,11 @@ pub(crate) fn media_config(
         mode,
         inactivity_timeout: shared.cfg.media_timeout,
         rtcp_interval: Duration::from_secs(5),
+        recording: shared
+            .cfg
+            .recordings
+            .as_ref()
+            .map(|dir| dir.join(format!("{call}.wav"))),
     }
 }
 
@@ -274,6 +279,11 @@ pub(crate) fn start_media(
     mode: MediaMode,
 ) -> std::io::Result<(MediaLeg, mpsc::Receiver<MediaEvent>)> {
     let (tx, rx) = mpsc::channel(MEDIA_EVENTS);
-    let leg = MediaLeg::spawn(lease, media_config(shared, neg, mode, call), tx)?;
+    let cfg = media_config(shared, neg, mode, call);
+    let recording = cfg.recording.clone();
+    let leg = MediaLeg::spawn(lease, cfg, tx)?;
+    if recording.is_some() {
+        shared.registry.update(call, |r| r.recording = recording);
+    }
     Ok((leg, rx))
 }

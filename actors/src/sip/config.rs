@@ -101,6 +101,9 @@ pub struct SipConfig {
     pub retry_after_secs: u32,
     /// Recently finished call records kept in memory.
     pub history: usize,
+    /// Record every answered call as a stereo WAV (caller left, agent right) in
+    /// this directory, named `<call id>.wav`; `None` records nothing.
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 impl Default for SipConfig {
@@ -122,6 +125,7 @@ impl Default for SipConfig {
             media_timeout: Duration::from_secs(60),
             retry_after_secs: 30,
             history: 1000,
+            recordings: None,
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct CallRecord {
     pub held: bool,
     /// Whether the call is on hold now.
     pub on_hold: bool,
+    /// The call's stereo WAV recording (caller left, agent right), when recorded.
+    pub recording: Option<std::path::PathBuf>,
 }
 
 impl CallRecord {
@@ -119,6 +121,7 @@ impl CallRecord {
             dtmf: Vec::new(),
             held: false,
             on_hold: false,
+            recording: None,
         }
     }
 

@@ -1,0 +1,278 @@
+//! Harness for the agent-call tests: the Realtime simulator with a scripted
+//! qualification conversation, an engine routing `qualify` to an [`AgentApp`],
+//! and a SIPp caller playing speech-like bursts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tenex_actors::call::{AgentApp, CallEvent, LiveCall, MemoryStore};
+use tenex_actors::metrics::Metrics;
+use tenex_actors::realtime::tools::ToolFuture;
+use tenex_actors::realtime::{
+    AgentConfig, BridgeEvent, RealtimeEndpoint, Speaker, ToolError, ToolHost,
+};
+use tenex_actors::sip::{
+    CallApp, CallRecord, CallRouter, IncomingCall, Route, SipConfig, SipEngine,
+};
+use tenex_media::g711::G711Law;
+use tenex_voice::realtime_sim::{SimConfig, Simulator, script::Script};
+use tokio::task::JoinHandle;
+
+use super::{LOCALHOST, Sipp, SippRun, eventually, rtp_range, scratch_dir, uac_args};
+
+/// The agent's lines, in order.
+pub const AGENT_LINES: [&str; 4] = [
+    "Hello, this is Tenex.",
+    "How many calls monthly?",
+    "Growth plan fits. Who decides?",
+    "Great, goodbye!",
+];
+
+/// The caller's lines, in order (the simulator's transcriptions).
+pub const CALLER_LINES: [&str; 3] = [
+    "Yes, go ahead.",
+    "About two thousand.",
+    "I decide, send an invite.",
+];
+
+/// When the caller speaks (seconds from answer), 0.8 s each.
+pub const CALLER_AT: [f32; 3] = [3.0, 7.5, 12.5];
+
+/// A knowledge tool that always finds the pricing snippet.
+#[derive(Debug)]
+pub struct Knowledge;
+
+impl ToolHost for Knowledge {
+    fn call<'a>(&'a self, name: &'a str, args: &'a serde_json::Value) -> ToolFuture<'a> {
+        Box::pin(async move {
+            match name {
+                "search_knowledge" => Ok(
+                    json!({"query": args["query"], "snippets": ["Growth plan: flat monthly price up to 5,000 calls."]}),
+                ),
+                other => Err(ToolError::Unknown(other.into())),
+            }
+        })
+    }
+}
+
+struct AgentRouter(Arc<dyn CallApp>);
+
+impl CallRouter for AgentRouter {
+    fn route(&self, call: &IncomingCall) -> Route {
+        match call.user.as_deref() {
+            Some("qualify") => Route::Agent {
+                answer_after: Duration::ZERO,
+                app: self.0.clone(),
+            },
+            _ => Route::NotFound,
+        }
+    }
+}
+
+/// The qualification conversation: greeting, a question, a knowledge lookup, an
+/// answer, then a verdict and `end_call` with the goodbye.
+pub fn script() -> Script {
+    Script::parse(
+        &json!({
+            "caller_lines": CALLER_LINES,
+            "turns": [
+                {"say": AGENT_LINES[0]},
+                {"say": AGENT_LINES[1]},
+                {"tools": [{"name": "search_knowledge", "arguments": {"query": "pricing"}}]},
+                {"say": AGENT_LINES[2]},
+                {"say": AGENT_LINES[3], "tools": [
+                    {"name": "submit_qualification", "arguments": {"qualified": true, "score": 80,
+                        "reasons": ["volume", "decision maker"], "next_steps": "demo",
+                        "evidence_quotes": ["I decide, send an invite."]}},
+                    {"name": "end_call", "arguments": {"reason": "done"}}]}
+            ],
+            "summary": "Qualified lead, demo agreed."
+        })
+        .to_string(),
+    )
+    .expect("script")
+}
+
+/// 8 kHz caller audio: silence with speech-like bursts at `at` seconds (0.8 s each).
+pub fn caller_audio(total_s: f32, at: &[f32]) -> Vec<i16> {
+    let n = (total_s * 8000.0) as usize;
+    let mut pcm = vec![0i16; n];
+    for start in at {
+        let first = (start * 8000.0) as usize;
+        for i in 0..6400 {
+            let t = i as f32 / 8000.0;
+            let env = (t / 0.02).min(1.0) * ((0.8 - t) / 0.04).clamp(0.0, 1.0);
+            let ph = 2.0 * std::f32::consts::PI * 150.0 * t;
+            let s = ph.sin() + 0.5 * (2.0 * ph).sin() + 0.3 * (3.0 * ph).sin();
+            if let Some(x) = pcm.get_mut(first + i) {
+                *x = (s * env * 6000.0) as i16;
+            }
+        }
+    }
+    pcm
+}
+
+/// Simulator, engine and agent app for one test.
+pub struct AgentRig {
+    /// The Realtime simulator.
+    pub sim: Simulator,
+    /// Where call data lands.
+    pub store: Arc<MemoryStore>,
+    /// Node metrics.
+    pub metrics: Arc<Metrics>,
+    /// The call tree factory.
+    pub app: Arc<AgentApp>,
+    /// The SIP engine.
+    pub engine: SipEngine,
+    /// Scratch directory (recordings, recorded client events).
+    pub dir: PathBuf,
+    /// The simulator's client-event record.
+    pub record: PathBuf,
+}
+
+impl AgentRig {
+    /// Starts everything with `agent` (recordings on).
+    pub async fn start(name: &str, agent: AgentConfig) -> AgentRig {
+        let dir = scratch_dir(name);
+        let record = dir.join("client-events.jsonl");
+        let sim = Simulator::start(
+            "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
+            SimConfig {
+                script: script(),
+                record: Some(record.clone()),
+                api_key: Some("sk-test".into()),
+                ..SimConfig::default()
+            },
+        )
+        .await
+        .expect("simulator");
+        let store = Arc::new(MemoryStore::default());
+        let metrics = Arc::new(Metrics::default());
+        let app = Arc::new(AgentApp::new(
+            agent,
+            RealtimeEndpoint {
+                url: sim.url(),
+                api_key: "sk-test".into(),
+            },
+            Arc::new(Knowledge),
+            metrics.clone(),
+            store.clone(),
+        ));
+        let cfg = SipConfig {
+            listen: SocketAddr::new(LOCALHOST, 0),
+            rtp_ports: rtp_range(4),
+            recordings: Some(dir.clone()),
+            ..SipConfig::default()
+        };
+        let engine = SipEngine::start(cfg, Arc::new(AgentRouter(app.clone())))
+            .await
+            .expect("engine");
+        AgentRig {
+            sim,
+            store,
+            metrics,
+            app,
+            engine,
+            dir,
+            record,
+        }
+    }
+
+    /// SIPp calls `qualify`, plays `pcm` (8 kHz PCMU) and waits up to 60 s for
+    /// the engine's BYE; runs in the background.
+    pub fn call(&self, pcm: Vec<i16>) -> JoinHandle<SippRun> {
+        let run = Sipp::scenario("uac_agent")
+            .args(uac_args(self.engine.local_addr(), "qualify"))
+            .args(["-m", "1", "-timeout", "60s"])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, pcm)
+            .deadline(Duration::from_secs(70));
+        tokio::spawn(run.run())
+    }
+
+    /// The first live call, once there is one.
+    pub async fn live_call(&self) -> LiveCall {
+        let mut found = None;
+        eventually(Duration::from_secs(10), || {
+            found = self.app.live().first().and_then(|id| self.app.get(*id));
+            found.is_some()
+        })
+        .await;
+        found.expect("a live agent call")
+    }
+
+    /// The single finished call's record, once the call's tree has stopped.
+    pub async fn finished(&self) -> CallRecord {
+        assert!(
+            eventually(Duration::from_secs(15), || self.app.live().is_empty()).await,
+            "the call's tree stops after the call"
+        );
+        let records = self.engine.calls();
+        assert_eq!(records.len(), 1, "{records:?}");
+        records.into_iter().next().expect("one record")
+    }
+
+    /// Client events the simulator received, as JSON.
+    pub fn client_events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.record)
+            .expect("recorded client events")
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for AgentRig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether `call`'s log has a final segment by `who` saying `text`.
+pub fn said(call: &LiveCall, who: Speaker, text: &str) -> bool {
+    call.log.since(0).iter().any(|(_, e)| {
+        matches!(e, CallEvent::Bridge(BridgeEvent::Segment(s)) if s.speaker == who && s.text == text)
+    })
+}
+
+/// Reads a stereo WAV: (left, right, rate).
+pub fn read_stereo(path: &std::path::Path) -> (Vec<i16>, Vec<i16>, u32) {
+    let mut wav = hound::WavReader::open(path).expect("a valid WAV");
+    let spec = wav.spec();
+    assert_eq!((spec.channels, spec.bits_per_sample), (2, 16), "{spec:?}");
+    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.expect("sample")).collect();
+    let left = all.iter().step_by(2).copied().collect();
+    let right = all.iter().skip(1).step_by(2).copied().collect();
+    (left, right, spec.sample_rate)
+}
+
+/// RMS of `s` (0 when empty).
+pub fn rms(s: &[i16]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+}
+
+/// Relative power of `freq` in `s` (Goertzel), as a fraction of the total power.
+pub fn tone_share(s: &[i16], rate: u32, freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut total = 0.0;
+    for &x in s {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    if total == 0.0 {
+        0.0
+    } else {
+        2.0 * power / (total * s.len() as f64)
+    }
+}
