@@ -37,6 +37,9 @@ enum Command {
         /// Varies the synthetic agent voice.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// How many times faster than real time response audio streams.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        speed: u32,
     },
     Selfcheck {
         /// Seconds of simulated call audio.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
             script,
             record,
             seed,
+            speed,
         } => {
             init_logging();
             let script = match script {
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
                 script,
                 record,
                 seed,
+                speed,
                 ..Default::default()
             };
             let Some(runtime) = runtime() else {

@@ -43,6 +43,8 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Session lifetime before `session_expired` (the service's is 60 minutes).
     pub session_max: Duration,
+    /// How many times faster than real time response audio streams (default 20).
+    pub speed: u32,
 }
 
 impl Default for SimConfig {
@@ -53,6 +55,7 @@ impl Default for SimConfig {
             seed: 0,
             api_key: None,
             session_max: Duration::from_secs(3600),
+            speed: 20,
         }
     }
 }

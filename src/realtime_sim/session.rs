@@ -22,8 +22,6 @@ use super::{Shared, Stats};
 
 /// Audio per delta event.
 const CHUNK_MS: usize = 100;
-/// Wall time between audio deltas (so audio streams 20x faster than real time).
-const CHUNK_GAP: Duration = Duration::from_millis(5);
 /// Delay before a response's first event ("thinking").
 const FIRST_EVENT: Duration = Duration::from_millis(40);
 /// Delay of an input transcription after its commit (it arrives asynchronously).
@@ -632,7 +630,7 @@ impl Session {
                             None,
                         );
                     }
-                    at += CHUNK_GAP;
+                    at += Duration::from_millis(CHUNK_MS as u64) / self.shared.cfg.speed.max(1);
                 }
                 push(
                     at,

@@ -98,13 +98,19 @@ pub fn script() -> Script {
 
 /// 8 kHz caller audio: silence with speech-like bursts at `at` seconds (0.8 s each).
 pub fn caller_audio(total_s: f32, at: &[f32]) -> Vec<i16> {
+    let bursts: Vec<(f32, f32)> = at.iter().map(|&a| (a, 0.8)).collect();
+    caller_bursts(total_s, &bursts)
+}
+
+/// 8 kHz caller audio: silence with speech-like bursts `(start, length)` in seconds.
+pub fn caller_bursts(total_s: f32, bursts: &[(f32, f32)]) -> Vec<i16> {
     let n = (total_s * 8000.0) as usize;
     let mut pcm = vec![0i16; n];
-    for start in at {
+    for &(start, len) in bursts {
         let first = (start * 8000.0) as usize;
-        for i in 0..6400 {
+        for i in 0..(len * 8000.0) as usize {
             let t = i as f32 / 8000.0;
-            let env = (t / 0.02).min(1.0) * ((0.8 - t) / 0.04).clamp(0.0, 1.0);
+            let env = (t / 0.02).min(1.0) * ((len - t) / 0.04).clamp(0.0, 1.0);
             let ph = 2.0 * std::f32::consts::PI * 150.0 * t;
             let s = ph.sin() + 0.5 * (2.0 * ph).sin() + 0.3 * (3.0 * ph).sin();
             if let Some(x) = pcm.get_mut(first + i) {
@@ -134,21 +140,29 @@ pub struct AgentRig {
 }
 
 impl AgentRig {
-    /// Starts everything with `agent` (recordings on).
+    /// Starts everything with `agent` and the qualification script (recordings on).
     pub async fn start(name: &str, agent: AgentConfig) -> AgentRig {
+        AgentRig::start_with(name, agent, |_| {}).await
+    }
+
+    /// Starts everything with `agent`, the simulator configured by `sim`.
+    pub async fn start_with(
+        name: &str,
+        agent: AgentConfig,
+        sim: impl FnOnce(&mut SimConfig),
+    ) -> AgentRig {
         let dir = scratch_dir(name);
         let record = dir.join("client-events.jsonl");
-        let sim = Simulator::start(
-            "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
-            SimConfig {
-                script: script(),
-                record: Some(record.clone()),
-                api_key: Some("sk-test".into()),
-                ..SimConfig::default()
-            },
-        )
-        .await
-        .expect("simulator");
+        let mut cfg = SimConfig {
+            script: script(),
+            record: Some(record.clone()),
+            api_key: Some("sk-test".into()),
+            ..SimConfig::default()
+        };
+        sim(&mut cfg);
+        let sim = Simulator::start("127.0.0.1:0".parse::<SocketAddr>().expect("addr"), cfg)
+            .await
+            .expect("simulator");
         let store = Arc::new(MemoryStore::default());
         let metrics = Arc::new(Metrics::default());
         let app = Arc::new(AgentApp::new(
