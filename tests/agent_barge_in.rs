@@ -121,13 +121,19 @@ async fn caller_barge_in_stops_the_agent_and_backchannels_do_not() {
 
     // The conversation went on: the caller's question, the agent's answer.
     let stored = rig.store.get(record.id).expect("stored");
-    let caller: Vec<&str> = stored.by(Speaker::Caller).map(|s| s.text.as_str()).collect();
+    let caller: Vec<&str> = stored
+        .by(Speaker::Caller)
+        .map(|s| s.text.as_str())
+        .collect();
     assert_eq!(caller, ["Uh-huh.", "Sorry, who is this?"]);
     assert_eq!(
         stored.by(Speaker::Agent).last().map(|s| s.text.as_str()),
         Some("It is Tenex. Goodbye!")
     );
-    assert!(rig.metrics.barge_in_stop.count() >= 1, "barge-in stop time recorded");
+    assert!(
+        rig.metrics.barge_in_stop.count() >= 1,
+        "barge-in stop time recorded"
+    );
     eprintln!(
         "barge-in stop: max {:?} over {} barge-ins",
         rig.metrics.barge_in_stop.max(),

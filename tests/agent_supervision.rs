@@ -35,7 +35,10 @@ async fn a_dropped_realtime_session_is_replaced_and_the_call_goes_on() {
     rig.sim.drop_sessions();
 
     let run = sipp.await.expect("sipp task");
-    assert!(run.all_ok(1), "the call went on to the agent's BYE: {run:?}");
+    assert!(
+        run.all_ok(1),
+        "the call went on to the agent's BYE: {run:?}"
+    );
     let record = rig.finished().await;
     assert_eq!(record.outcome, Some(CallOutcome::Completed));
     assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
@@ -45,7 +48,10 @@ async fn a_dropped_realtime_session_is_replaced_and_the_call_goes_on() {
     // The whole conversation, once each, across both sessions.
     let stored = rig.store.get(record.id).expect("stored");
     let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored.by(Speaker::Caller).map(|s| s.text.as_str()).collect();
+    let caller: Vec<&str> = stored
+        .by(Speaker::Caller)
+        .map(|s| s.text.as_str())
+        .collect();
     assert_eq!(agent, AGENT_LINES);
     assert_eq!(caller, CALLER_LINES);
     assert!(stored.verdict.is_some() && stored.summary.is_some());
@@ -116,7 +122,10 @@ async fn a_fourth_realtime_failure_plays_a_tone_and_hangs_up_failed() {
     // The caller heard the tone: the agent channel ends with 440 Hz.
     let (_, right, rate) = read_stereo(&record.recording.expect("recorded"));
     let tail = &right[right.len().saturating_sub(rate as usize)..];
-    let last = tail.iter().rposition(|s| s.abs() > 500).expect("sound at the end");
+    let last = tail
+        .iter()
+        .rposition(|s| s.abs() > 500)
+        .expect("sound at the end");
     // The last 300 ms of sound (the tone is 400 ms).
     let sound = &tail[last.saturating_sub(rate as usize * 3 / 10)..=last];
     assert!(rms(sound) > 2000.0, "loud: {:.0}", rms(sound));
@@ -132,7 +141,12 @@ async fn crashed_transcript_and_crm_writers_restart_and_lose_nothing() {
     // Crash both readers at three points of the conversation.
     for line in [AGENT_LINES[0], AGENT_LINES[1], AGENT_LINES[2]] {
         assert!(
-            eventually(Duration::from_secs(15), || said(&call, Speaker::Agent, line)).await,
+            eventually(Duration::from_secs(15), || said(
+                &call,
+                Speaker::Agent,
+                line
+            ))
+            .await,
             "{line}"
         );
         call.supervisor
@@ -150,7 +164,10 @@ async fn crashed_transcript_and_crm_writers_restart_and_lose_nothing() {
 
     let stored = rig.store.get(record.id).expect("stored");
     let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored.by(Speaker::Caller).map(|s| s.text.as_str()).collect();
+    let caller: Vec<&str> = stored
+        .by(Speaker::Caller)
+        .map(|s| s.text.as_str())
+        .collect();
     assert_eq!(agent, AGENT_LINES, "every agent segment, once");
     assert_eq!(caller, CALLER_LINES, "every caller segment, once");
     let tools: Vec<&str> = stored.tools.iter().map(|t| t.name.as_str()).collect();
@@ -158,7 +175,10 @@ async fn crashed_transcript_and_crm_writers_restart_and_lose_nothing() {
         tools,
         ["search_knowledge", "submit_qualification", "end_call"]
     );
-    assert!(stored.verdict.is_some(), "the CRM writer stored the verdict");
+    assert!(
+        stored.verdict.is_some(),
+        "the CRM writer stored the verdict"
+    );
     assert_eq!(
         stored.summary.as_deref(),
         Some("Qualified lead, demo agreed.")
@@ -198,7 +218,9 @@ async fn a_dead_media_leg_ends_the_call_with_bye_and_a_finished_record() {
     );
     assert!(stored.summary.is_some(), "summary after the call");
     assert!(
-        eventually(Duration::from_secs(5), || rig.engine.stats().active_calls == 0).await,
+        eventually(Duration::from_secs(5), || rig.engine.stats().active_calls
+            == 0)
+        .await,
         "no call left active"
     );
 }

@@ -45,6 +45,8 @@ pub struct SimConfig {
     pub session_max: Duration,
     /// How many times faster than real time response audio streams (default 20).
     pub speed: u32,
+    /// Misbehave: after every event, send a garbage message (robustness tests).
+    pub garbage: bool,
 }
 
 impl Default for SimConfig {
@@ -56,6 +58,7 @@ impl Default for SimConfig {
             api_key: None,
             session_max: Duration::from_secs(3600),
             speed: 20,
+            garbage: false,
         }
     }
 }

@@ -63,6 +63,7 @@ pub(crate) struct Session {
     item_audio_ms: HashMap<String, u64>,
     expires: Instant,
     after_assistant_item: bool,
+    sent_garbage: usize,
 }
 
 fn ev(v: Value) -> String {
@@ -90,6 +91,7 @@ impl Session {
             item_audio_ms: HashMap::new(),
             expires,
             after_assistant_item: false,
+            sent_garbage: 0,
             shared,
         }
     }
@@ -188,6 +190,13 @@ impl Session {
                         }
                         if ws.send(Message::text(s.text)).await.is_err() {
                             return;
+                        }
+                        if self.shared.cfg.garbage {
+                            let junk = garbage(self.sent_garbage);
+                            self.sent_garbage += 1;
+                            if ws.send(junk).await.is_err() {
+                                return;
+                            }
                         }
                     }
                 }
@@ -701,6 +710,25 @@ impl Session {
             item: item_id,
         });
     }
+}
+
+/// The `n`-th message of a misbehaving peer (`SimConfig::garbage`): not JSON,
+/// binary, unknown or mistyped events, audio that is not base64, deltas for
+/// responses and items that do not exist, huge and deeply nested payloads.
+fn garbage(n: usize) -> Message {
+    let text = match n % 10 {
+        0 => "this is not json {".to_owned(),
+        1 => return Message::binary(vec![0xff, 0x00, 0x13, 0x37]),
+        2 => r#"{"type":"response.future_event","x":1}"#.to_owned(),
+        3 => r#"{"type":"response.output_audio.delta","response_id":7,"delta":[]}"#.to_owned(),
+        4 => r#"{"type":"response.output_audio.delta","response_id":"resp_nope","item_id":"item_nope","delta":"!!!not base64!!!"}"#.to_owned(),
+        5 => r#"{"no_type":true}"#.to_owned(),
+        6 => format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+        7 => format!(r#"{{"type":"response.output_audio_transcript.delta","response_id":"resp_nope","item_id":"item_nope","delta":"{}"}}"#, "a".repeat(1 << 20)),
+        8 => r#"{"type":"response.done","response":{"id":null,"status":42}}"#.to_owned(),
+        _ => r#"{"type":"error","error":"not an object"}"#.to_owned(),
+    };
+    Message::text(text)
 }
 
 fn usage() -> Value {

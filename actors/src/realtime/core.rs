@@ -657,6 +657,11 @@ impl BridgeCore {
 
     fn on_error(&mut self, error: ErrorBody) {
         let code = error.code.clone().unwrap_or_else(|| error.kind.clone());
+        // Reported first: a reconnect drops what is queued after it.
+        self.emit(BridgeEvent::ServiceError {
+            code: code.clone(),
+            message: error.message,
+        });
         match code.as_str() {
             "session_expired" => self.out.push_back(Output::Reconnect),
             "conversation_already_has_active_response" => {
@@ -665,10 +670,6 @@ impl BridgeCore {
             }
             _ => {}
         }
-        self.emit(BridgeEvent::ServiceError {
-            code,
-            message: error.message,
-        });
     }
 }
 
