@@ -46,7 +46,7 @@ pub(crate) struct OutputIn {
     pub(crate) speed: Option<f32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub(crate) enum FormatIn {
     #[serde(rename = "audio/pcm")]

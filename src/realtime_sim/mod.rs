@@ -119,6 +119,30 @@ struct Shared {
     kill: tokio::sync::watch::Sender<u64>,
     /// Refuse new sessions with 503 (fault injection).
     refusing: std::sync::atomic::AtomicBool,
+    /// Synthesised lines per output format: every session saying the same line
+    /// shares one encoding (what keeps hundreds of sessions cheap).
+    voices: Mutex<std::collections::HashMap<(String, config::FormatIn), Arc<Vec<u8>>>>,
+}
+
+impl Shared {
+    /// `text` spoken in `format`'s bytes.
+    fn voice(&self, text: &str, format: config::FormatIn) -> Arc<Vec<u8>> {
+        let key = (text.to_owned(), format);
+        if let Some(v) = self.voices.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let bytes = Arc::new(session::encode_output(
+            format,
+            &voice::speak(text, self.cfg.seed),
+        ));
+        if let Ok(mut m) = self.voices.lock() {
+            // Scripts are small; a bound keeps a hostile script from growing it.
+            if m.len() < 1024 {
+                m.insert(key, bytes.clone());
+            }
+        }
+        bytes
+    }
 }
 
 /// A running simulator.
@@ -147,6 +171,7 @@ impl Simulator {
             stats: Arc::default(),
             kill: tokio::sync::watch::Sender::new(0),
             refusing: false.into(),
+            voices: Mutex::default(),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Simulator { addr, shared, task })

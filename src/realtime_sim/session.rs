@@ -17,7 +17,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::config::{Effective, FormatIn, SessionIn};
-use super::voice;
 use super::{Shared, Stats};
 
 /// Audio per delta event.
@@ -613,8 +612,7 @@ impl Session {
                     json!({"type":"response.content_part.added","response_id":rid,"item_id":item,"output_index":0,"content_index":0,"part":{"type":"audio","transcript":""}}),
                     None,
                 );
-                let pcm = voice::speak(&say, self.shared.cfg.seed);
-                let bytes = encode_output(self.cfg.output, &pcm);
+                let bytes = self.shared.voice(&say, self.cfg.output);
                 let per_ms = bytes_per_ms(self.cfg.output);
                 let chunk = CHUNK_MS * per_ms;
                 let words: Vec<&str> = say.split_whitespace().collect();
@@ -753,7 +751,7 @@ fn bytes_ms(f: FormatIn, n: usize) -> u64 {
     (n / bytes_per_ms(f)) as u64
 }
 
-fn encode_output(f: FormatIn, pcm24: &[i16]) -> Vec<u8> {
+pub(super) fn encode_output(f: FormatIn, pcm24: &[i16]) -> Vec<u8> {
     match f {
         FormatIn::Pcm { .. } => pcm24.iter().flat_map(|s| s.to_le_bytes()).collect(),
         FormatIn::Pcmu | FormatIn::Pcma => {
