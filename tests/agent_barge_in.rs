@@ -97,6 +97,7 @@ async fn caller_barge_in_stops_the_agent_and_backchannels_do_not() {
     assert_eq!(Stats::get(&stats.cancelled), 1);
     assert_eq!(Stats::get(&stats.truncations), 1);
     assert_eq!(Stats::get(&stats.truncate_errors), 0);
+    rig.check_client_events_against_the_sdk();
 
     // What the caller heard: the agent's voice until the barge-in, then silence
     // at once (late deltas of the cancelled response are not played) until the

@@ -124,4 +124,50 @@ async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
             > 300
     );
     assert!(types.contains(&"conversation.item.create"));
+    rig.check_client_events_against_the_sdk();
+}
+
+#[test]
+fn the_sdk_check_rejects_what_the_service_would() {
+    // The checker that guards every recorded session must itself reject an
+    // undeclared field and a wrong type, and pass its own cases.
+    let python = std::env::var("TENEX_SDK_PYTHON").expect("TENEX_SDK_PYTHON (run `./run test`)");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/realtime/check_client_events.py");
+    let dir = common::scratch_dir("sdk-check");
+    let run = |lines: &str| {
+        let file = dir.join("events.jsonl");
+        std::fs::write(&file, lines).expect("write");
+        std::process::Command::new(&python)
+            .arg(&script)
+            .arg(&file)
+            .output()
+            .expect("run checker")
+            .status
+            .code()
+    };
+    assert_eq!(
+        run(r#"{"type":"input_audio_buffer.append","audio":"AAAA"}"#),
+        Some(0)
+    );
+    assert_eq!(
+        run(r#"{"type":"session.update","session":{"type":"realtime","volume":3}}"#),
+        Some(1),
+        "an undeclared field fails"
+    );
+    assert_eq!(
+        run(
+            r#"{"type":"conversation.item.truncate","item_id":"i","content_index":0,"audio_end_ms":"12"}"#
+        ),
+        Some(1),
+        "a string for a number fails"
+    );
+    assert_eq!(run(""), Some(2), "no events is not a pass");
+    let selftest = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("--self-test")
+        .status()
+        .expect("self-test");
+    assert!(selftest.success());
+    let _ = std::fs::remove_dir_all(&dir);
 }

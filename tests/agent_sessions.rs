@@ -85,6 +85,7 @@ async fn expired_sessions_are_replaced_seeded_with_the_conversation() {
         third.len() > second.len() && third.contains(&CALLER_LINES[1].to_owned()),
         "the third session knows more: {third:?}"
     );
+    rig.check_client_events_against_the_sdk();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,6 +121,7 @@ async fn g711_passthrough_sends_and_receives_pcmu_unchanged() {
     assert_eq!(append["audio"].as_str().map(str::len), Some(216));
     let (_, right, _) = read_stereo(&record.recording.expect("recorded"));
     assert!(rms(&right) > 300.0, "the agent was heard");
+    rig.check_client_events_against_the_sdk();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

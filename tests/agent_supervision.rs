@@ -85,6 +85,7 @@ async fn a_dropped_realtime_session_is_replaced_and_the_call_goes_on() {
         ],
         "the conversation so far, in order"
     );
+    rig.check_client_events_against_the_sdk();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,6 +238,32 @@ impl AgentRig {
     }
 }
 
+impl AgentRig {
+    /// Checks every client event the simulator received against the official
+    /// OpenAI SDK's `RealtimeClientEvent` types, with no undeclared field
+    /// (`scripts/realtime/check_client_events.py`; `./run test` installs the SDK
+    /// and sets `TENEX_SDK_PYTHON`).
+    pub fn check_client_events_against_the_sdk(&self) {
+        let python = std::env::var("TENEX_SDK_PYTHON").expect(
+            "TENEX_SDK_PYTHON is not set: run the tests with `./run test`, which installs \
+             the OpenAI SDK these tests check the bridge's events against",
+        );
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts/realtime/check_client_events.py");
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .arg(&self.record)
+            .output()
+            .expect("run the SDK checker");
+        assert!(
+            out.status.success(),
+            "client events rejected by the SDK types:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 impl Drop for AgentRig {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
