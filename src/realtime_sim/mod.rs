@@ -110,6 +110,9 @@ impl Recorder {
     }
 }
 
+/// Encoded lines by (text, output format).
+type VoiceCache = std::collections::HashMap<(String, config::FormatIn), Arc<Vec<u8>>>;
+
 struct Shared {
     cfg: SimConfig,
     script: Script,
@@ -121,7 +124,7 @@ struct Shared {
     refusing: std::sync::atomic::AtomicBool,
     /// Synthesised lines per output format: every session saying the same line
     /// shares one encoding (what keeps hundreds of sessions cheap).
-    voices: Mutex<std::collections::HashMap<(String, config::FormatIn), Arc<Vec<u8>>>>,
+    voices: Mutex<VoiceCache>,
 }
 
 impl Shared {
