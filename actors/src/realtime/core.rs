@@ -812,6 +812,91 @@ mod tests {
     }
 
     #[test]
+    fn out_of_order_transcriptions_land_where_they_were_spoken() {
+        use crate::call::{CallStore, MemoryStore};
+        use crate::sip::CallId;
+        let mut core = BridgeCore::new(
+            AgentConfig {
+                speaks_first: false,
+                ..AgentConfig::default()
+            },
+            SampleRate::Hz8000,
+        );
+        let t0 = Instant::now();
+        core.answered(t0, false);
+        core.connected(t0, AudioFormat::Pcm16);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for (item, start, end) in [("u1", 1000, 1800)] {
+            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_started","audio_start_ms":{start},"item_id":"{item}"}}"#)), false);
+            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_stopped","audio_end_ms":{end},"item_id":"{item}"}}"#)), false);
+            core.handle_event(
+                at(end),
+                ev(&format!(
+                    r#"{{"type":"input_audio_buffer.committed","item_id":"{item}"}}"#
+                )),
+                false,
+            );
+        }
+        core.handle_event(
+            at(2000),
+            ev(r#"{"type":"response.created","response":{"id":"r1"}}"#),
+            false,
+        );
+        core.handle_event(at(2000), ev(r#"{"type":"response.output_item.added","response_id":"r1","output_index":0,"item":{"id":"a1","type":"message","role":"assistant"}}"#), false);
+        core.handle_event(at(2000), ev(r#"{"type":"response.output_audio_transcript.done","response_id":"r1","item_id":"a1","output_index":0,"content_index":0,"transcript":"reply"}"#), false);
+        core.handle_event(at(2100), ev(r#"{"type":"response.done","response":{"id":"r1","status":"completed","output":[]}}"#), false);
+        for (item, start, end) in [("u2", 3000, 3800)] {
+            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_started","audio_start_ms":{start},"item_id":"{item}"}}"#)), false);
+            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_stopped","audio_end_ms":{end},"item_id":"{item}"}}"#)), false);
+            core.handle_event(
+                at(end),
+                ev(&format!(
+                    r#"{{"type":"input_audio_buffer.committed","item_id":"{item}"}}"#
+                )),
+                false,
+            );
+        }
+        // The service finishes transcribing the second turn before the first.
+        core.handle_event(at(4000), ev(r#"{"type":"conversation.item.input_audio_transcription.completed","item_id":"u2","content_index":0,"transcript":"second"}"#), false);
+        core.handle_event(at(4100), ev(r#"{"type":"conversation.item.input_audio_transcription.completed","item_id":"u1","content_index":0,"transcript":"first"}"#), false);
+        let store = MemoryStore::default();
+        let call = CallId(1);
+        for o in sends(&mut core) {
+            if let Output::Event(BridgeEvent::Segment(seg)) = o {
+                store.segment(call, seg);
+            }
+        }
+        let stored = store.get(call).expect("segments");
+        let got: Vec<(&str, u64, u64)> = stored
+            .segments
+            .iter()
+            .map(|s| (s.text.as_str(), s.start_ms, s.end_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("first", 1000, 1800),
+                ("reply", 2000, 2000),
+                ("second", 3000, 3800)
+            ]
+        );
+        // A new session is seeded in conversation order too.
+        core.disconnected();
+        core.connected(at(5000), AudioFormat::Pcm16);
+        let seeded: Vec<String> = sends(&mut core)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send(t) if t.contains("conversation.item.create") => {
+                    let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+                    v["item"]["content"][0]["text"].as_str().map(str::to_owned)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seeded, ["first", "reply", "second"]);
+    }
+
+    #[test]
     fn tool_outputs_then_exactly_one_response_create() {
         let mut core = BridgeCore::new(AgentConfig::default(), SampleRate::Hz8000);
         let t0 = Instant::now();
