@@ -811,6 +811,21 @@ mod tests {
         assert_eq!(types(&sends(&mut core)), ["response.cancel", "FLUSH"]);
     }
 
+    /// speech_started, speech_stopped and committed for one caller turn.
+    fn caller_turn(core: &mut BridgeCore, now: Instant, item: &str, start: u64, end: u64) {
+        for e in [
+            format!(
+                r#"{{"type":"input_audio_buffer.speech_started","audio_start_ms":{start},"item_id":"{item}"}}"#
+            ),
+            format!(
+                r#"{{"type":"input_audio_buffer.speech_stopped","audio_end_ms":{end},"item_id":"{item}"}}"#
+            ),
+            format!(r#"{{"type":"input_audio_buffer.committed","item_id":"{item}"}}"#),
+        ] {
+            core.handle_event(now, ev(&e), false);
+        }
+    }
+
     #[test]
     fn out_of_order_transcriptions_land_where_they_were_spoken() {
         use crate::call::{CallStore, MemoryStore};
@@ -826,17 +841,7 @@ mod tests {
         core.answered(t0, false);
         core.connected(t0, AudioFormat::Pcm16);
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        for (item, start, end) in [("u1", 1000, 1800)] {
-            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_started","audio_start_ms":{start},"item_id":"{item}"}}"#)), false);
-            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_stopped","audio_end_ms":{end},"item_id":"{item}"}}"#)), false);
-            core.handle_event(
-                at(end),
-                ev(&format!(
-                    r#"{{"type":"input_audio_buffer.committed","item_id":"{item}"}}"#
-                )),
-                false,
-            );
-        }
+        caller_turn(&mut core, at(1800), "u1", 1000, 1800);
         core.handle_event(
             at(2000),
             ev(r#"{"type":"response.created","response":{"id":"r1"}}"#),
@@ -845,17 +850,7 @@ mod tests {
         core.handle_event(at(2000), ev(r#"{"type":"response.output_item.added","response_id":"r1","output_index":0,"item":{"id":"a1","type":"message","role":"assistant"}}"#), false);
         core.handle_event(at(2000), ev(r#"{"type":"response.output_audio_transcript.done","response_id":"r1","item_id":"a1","output_index":0,"content_index":0,"transcript":"reply"}"#), false);
         core.handle_event(at(2100), ev(r#"{"type":"response.done","response":{"id":"r1","status":"completed","output":[]}}"#), false);
-        for (item, start, end) in [("u2", 3000, 3800)] {
-            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_started","audio_start_ms":{start},"item_id":"{item}"}}"#)), false);
-            core.handle_event(at(end), ev(&format!(r#"{{"type":"input_audio_buffer.speech_stopped","audio_end_ms":{end},"item_id":"{item}"}}"#)), false);
-            core.handle_event(
-                at(end),
-                ev(&format!(
-                    r#"{{"type":"input_audio_buffer.committed","item_id":"{item}"}}"#
-                )),
-                false,
-            );
-        }
+        caller_turn(&mut core, at(3800), "u2", 3000, 3800);
         // The service finishes transcribing the second turn before the first.
         core.handle_event(at(4000), ev(r#"{"type":"conversation.item.input_audio_transcription.completed","item_id":"u2","content_index":0,"transcript":"second"}"#), false);
         core.handle_event(at(4100), ev(r#"{"type":"conversation.item.input_audio_transcription.completed","item_id":"u1","content_index":0,"transcript":"first"}"#), false);
