@@ -171,3 +171,84 @@ fn the_sdk_check_rejects_what_the_service_would() {
     assert!(selftest.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
+    use std::time::Duration;
+    use tenex_actors::sip::{CallOutcome, DialRequest, DialResult, Direction, OutboundTrunk};
+    use tenex_media::g711::G711Law;
+    // Even an agent that waits on inbound calls greets first on outbound ones.
+    let agent = AgentConfig {
+        speaks_first: false,
+        ..AgentConfig::default()
+    };
+    let rig = AgentRig::start("agent-outbound", agent).await;
+    let port = common::free_port();
+    let lead = tokio::spawn(
+        common::Sipp::scenario("uas_agent")
+            .args([
+                "-i".to_string(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+                "-mi".into(),
+                "127.0.0.1".into(),
+                "-mp".into(),
+                common::media_port().to_string(),
+                "-m".into(),
+                "1".into(),
+                "-timeout".into(),
+                "60s".into(),
+            ])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
+            .deadline(Duration::from_secs(70))
+            .run(),
+    );
+    assert!(
+        common::eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
+            "127.0.0.1",
+            port
+        ))
+        .is_err())
+        .await,
+        "the lead's phone is up"
+    );
+    let result = rig
+        .engine
+        .dial(DialRequest {
+            trunk: OutboundTrunk {
+                host: "127.0.0.1".into(),
+                port,
+                transport: tenex_actors::sip::SipTransport::Udp,
+                credentials: None,
+                caller_id: "+15550001111".into(),
+            },
+            to: "+15557654321".into(),
+            from: None,
+            ring_timeout: None,
+            app: Some(rig.app.clone()),
+        })
+        .await
+        .expect("dial");
+    assert!(matches!(result, DialResult::Answered { .. }), "{result:?}");
+    let run = lead.await.expect("sipp");
+    assert!(run.all_ok(1), "the agent hung up with BYE: {run:?}");
+    let record = rig.finished().await;
+    assert_eq!(record.direction, Direction::Outbound);
+    assert_eq!(record.outcome, Some(CallOutcome::Completed));
+    assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
+    let stored = rig.store.get(record.id).expect("stored");
+    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
+    let caller: Vec<&str> = stored
+        .by(Speaker::Caller)
+        .map(|s| s.text.as_str())
+        .collect();
+    assert_eq!(agent, AGENT_LINES);
+    assert_eq!(caller, CALLER_LINES);
+    assert_eq!(
+        stored.segments.first().map(|s| s.speaker),
+        Some(Speaker::Agent),
+        "the agent spoke first"
+    );
+    assert!(stored.verdict.is_some());
+}

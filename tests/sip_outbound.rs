@@ -67,6 +67,7 @@ fn request(trunk: OutboundTrunk, ring: Option<Duration>) -> DialRequest {
         to: "+15557654321".into(),
         from: None,
         ring_timeout: ring,
+        app: None,
     }
 }
 
@@ -238,6 +239,7 @@ async fn case2_opus_call_between_engines() {
         to: "echo".into(),
         from: None,
         ring_timeout: None,
+        app: None,
     };
     let DialResult::Answered { call } = caller.dial(req).await.expect("dial") else {
         panic!("not answered")

@@ -65,6 +65,7 @@ async fn an_engine_calls_another_engines_echo_route_and_hangs_up() {
             to: "echo".into(),
             from: None,
             ring_timeout: None,
+            app: None,
         };
         let result = caller.dial(req).await.expect("dial");
         let DialResult::Answered { call } = result else {
@@ -116,6 +117,7 @@ async fn an_unknown_number_is_404_rejected() {
         to: "+15559999999".into(),
         from: None,
         ring_timeout: None,
+        app: None,
     };
     let result = caller.dial(req).await.expect("dial");
     assert!(

@@ -9,23 +9,13 @@ use rsipstack::dialog::dialog::DialogState;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
-use tenex_media::g711::G711Law;
-use tenex_media::sdp::Codec;
 use tenex_media::sdp::{self, LocalMedia, SdpErrorKind, SessionDescription};
 use tokio::sync::mpsc;
 
-use crate::media::{AudioRing, MediaMode};
-use crate::realtime::MediaPort;
+use crate::media::MediaMode;
 
-/// Caller audio waiting for the bridge (1 s); overflow drops the oldest.
-const UPLINK_RING_FRAMES: usize = 50;
-/// Agent audio waiting for the pacer (10 s); overflow drops the oldest.
-const DOWNLINK_RING_FRAMES: usize = 500;
-/// Leg events waiting for the app (DTMF bursts and the end).
-const LEG_EVENTS: usize = 64;
-
-use super::bridged::{BridgedCall, CallHandle};
-use super::call::{CallCtx, media_rate, start_media};
+use super::bridged::{Parties, Rings, hand_over};
+use super::call::{CallCtx, start_media};
 use super::config::SipTransport;
 use super::engine::Shared;
 use super::outcome::CallOutcome;
@@ -92,19 +82,8 @@ pub(crate) async fn handle_invite(
         Route::Echo { answer_after } => (answer_after, None),
         Route::Agent { answer_after, app } => (answer_after, Some(app)),
     };
-    let rings = app.as_ref().map(|_| {
-        (
-            AudioRing::new(UPLINK_RING_FRAMES),
-            AudioRing::new(DOWNLINK_RING_FRAMES),
-        )
-    });
-    let mode = match &rings {
-        Some((uplink, downlink)) => MediaMode::Bridge {
-            uplink: uplink.clone(),
-            downlink: downlink.clone(),
-        },
-        None => MediaMode::Echo,
-    };
+    let rings = app.as_ref().map(|_| Rings::new());
+    let mode = rings.as_ref().map_or(MediaMode::Echo, Rings::mode);
 
     let id = shared.registry.next_id();
     let sip_call_id = header(tx.original.call_id_header().map(|h| h.value().to_string()));
@@ -260,32 +239,19 @@ pub(crate) async fn handle_invite(
     };
     shared.registry.mark_answered(id, negotiated.codec, port);
     let leg = match (app, rings) {
-        (Some(app), Some((uplink, downlink))) => {
-            let (leg_tx, leg_rx) = mpsc::channel(LEG_EVENTS);
-            app.start(BridgedCall {
-                id,
+        (Some(app), Some(rings)) => Some(hand_over(
+            &shared,
+            &app,
+            id,
+            Parties {
                 outbound: false,
                 dialled: call.user.clone(),
                 from: call.from.clone(),
-                media: MediaPort {
-                    uplink,
-                    downlink,
-                    control: media.commands(),
-                    stats: media.stats().clone(),
-                    rate: media_rate(negotiated.codec),
-                    law: match negotiated.codec {
-                        Codec::Pcmu => Some(G711Law::Ulaw),
-                        Codec::Pcma => Some(G711Law::Alaw),
-                        Codec::Opus => None,
-                    },
-                },
-                handle: CallHandle {
-                    tx: shared.registry.control_sender(id),
-                },
-                events: leg_rx,
-            });
-            Some(leg_tx)
-        }
+            },
+            &media,
+            negotiated.codec,
+            rings,
+        )),
         _ => None,
     };
     CallCtx {

@@ -13,13 +13,14 @@ use tenex_media::sdp::{self, LocalMedia, SessionDescription};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use super::bridged::{CallApp, Parties, Rings, hand_over};
 use super::call::{CallCtx, start_media};
 use super::config::{OutboundTrunk, SipTransport};
 use super::engine::Shared;
 use super::outcome::CallOutcome;
 use super::record::{CallId, CallRecord, Direction, HungUpBy};
 use super::registry::{CONTROL_QUEUE, EngineCounters};
-use crate::media::{MediaEvent, MediaLeg};
+use crate::media::{MediaEvent, MediaLeg, MediaMode};
 
 /// A call to place.
 #[derive(Debug, Clone)]
@@ -32,6 +33,9 @@ pub struct DialRequest {
     pub from: Option<String>,
     /// How long to ring; the engine's default when `None`.
     pub ring_timeout: Option<Duration>,
+    /// Bridge the answered call to this app (the agent speaks first); `None`
+    /// echoes the callee's audio (line checks).
+    pub app: Option<Arc<dyn CallApp>>,
 }
 
 /// How a dial attempt ended.
@@ -157,6 +161,8 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
     let mut media: Option<(MediaLeg, mpsc::Receiver<MediaEvent>)> = None;
     let mut negotiated = None;
     let mut timed_out = false;
+    let rings = req.app.as_ref().map(|_| Rings::new());
+    let mode = rings.as_ref().map_or(MediaMode::Echo, Rings::mode);
     let final_response = loop {
         tokio::select! {
             done = &mut invite => break done.ok().and_then(|r| r.ok()).and_then(|(_, resp)| resp),
@@ -171,7 +177,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
                     && let Ok(answer) = SessionDescription::parse(&resp.body)
                     && let Ok(neg) = sdp::accept_answer(&offer, &answer)
                     && let Some(l) = lease.take()
-                    && let Ok(m) = start_media(&shared, l, &neg, id, crate::media::MediaMode::Echo)
+                    && let Ok(m) = start_media(&shared, l, &neg, id, mode.clone())
                 {
                     media = Some(m);
                     negotiated = Some(neg);
@@ -218,7 +224,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         (Some((leg, events)), Some(neg)) => (leg, events, neg),
         (None, Some(neg)) => match lease
             .take()
-            .map(|l| start_media(&shared, l, &neg, id, crate::media::MediaMode::Echo))
+            .map(|l| start_media(&shared, l, &neg, id, mode.clone()))
         {
             Some(Ok((leg, events))) => (leg, events, neg),
             _ => return Ok(hang_up_failed(&shared, dialog, guard, id, 500).await),
@@ -230,6 +236,22 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         (None, None) => return Ok(hang_up_failed(&shared, dialog, guard, id, 488).await),
     };
     shared.registry.mark_answered(id, neg.codec, port);
+    let leg_events = match (&req.app, rings) {
+        (Some(app), Some(rings)) => Some(hand_over(
+            &shared,
+            app,
+            id,
+            Parties {
+                outbound: true,
+                dialled: Some(req.to.clone()),
+                from: caller.clone(),
+            },
+            &leg,
+            neg.codec,
+            rings,
+        )),
+        _ => None,
+    };
     tokio::spawn(
         CallCtx {
             shared: shared.clone(),
@@ -241,7 +263,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
             media_events: events,
             local,
             negotiated: neg,
-            leg: None,
+            leg: leg_events,
             last_sdp: offer.sdp().to_string(),
         }
         .run(),
