@@ -4,7 +4,9 @@
 //!   conversation so far re-sent as items, the call stays up and finishes;
 //! - the 4th Realtime failure within 10 s → a tone, then BYE with outcome `failed`;
 //! - the transcript publisher and CRM writer crash → restarted, nothing lost;
-//! - the media leg dies → BYE, the call record finished.
+//! - the media leg dies → BYE, the call record finished;
+//! - the phone vanishes mid-call (its SIP/RTP peer dies) → the media timeout
+//!   ends the call, the tree wraps up (summary) and stops.
 
 mod common;
 
@@ -224,4 +226,38 @@ async fn a_dead_media_leg_ends_the_call_with_bye_and_a_finished_record() {
         .await,
         "no call left active"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_phone_is_hung_up_on_and_the_tree_wraps_up() {
+    let rig = AgentRig::start_full(
+        "sup-vanished",
+        AgentConfig::default(),
+        |_| {},
+        |sip| sip.media_timeout = Duration::from_secs(2),
+    )
+    .await;
+    let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
+    let call = rig.live_call().await;
+    assert!(
+        eventually(Duration::from_secs(10), || said(
+            &call,
+            Speaker::Caller,
+            CALLER_LINES[0]
+        ))
+        .await
+    );
+    // The phone dies: SIPp is killed, no BYE, no more RTP.
+    sipp.abort();
+    let record = rig.finished().await;
+    assert_eq!(record.hangup_cause, Some("media-timeout"));
+    assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
+    assert!(record.ended_at.is_some());
+    let stored = rig.store.get(record.id).expect("stored");
+    assert_eq!(
+        stored.by(Speaker::Caller).next().map(|s| s.text.as_str()),
+        Some(CALLER_LINES[0])
+    );
+    assert!(stored.summary.is_some(), "summary after the call");
+    assert_eq!(rig.engine.stats().active_calls, 0);
 }

@@ -151,6 +151,16 @@ impl AgentRig {
         agent: AgentConfig,
         sim: impl FnOnce(&mut SimConfig),
     ) -> AgentRig {
+        AgentRig::start_full(name, agent, sim, |_| {}).await
+    }
+
+    /// Starts everything, configuring the simulator with `sim` and the engine with `sip`.
+    pub async fn start_full(
+        name: &str,
+        agent: AgentConfig,
+        sim: impl FnOnce(&mut SimConfig),
+        sip: impl FnOnce(&mut SipConfig),
+    ) -> AgentRig {
         let dir = scratch_dir(name);
         let record = dir.join("client-events.jsonl");
         let mut cfg = SimConfig {
@@ -175,12 +185,13 @@ impl AgentRig {
             metrics.clone(),
             store.clone(),
         ));
-        let cfg = SipConfig {
+        let mut cfg = SipConfig {
             listen: SocketAddr::new(LOCALHOST, 0),
             rtp_ports: rtp_range(4),
             recordings: Some(dir.clone()),
             ..SipConfig::default()
         };
+        sip(&mut cfg);
         let engine = SipEngine::start(cfg, Arc::new(AgentRouter(app.clone())))
             .await
             .expect("engine");
