@@ -102,19 +102,34 @@ impl SipEngine {
             (None, _) => IpAddr::from([127, 0, 0, 1]),
         };
         let transport = TransportLayer::new(token.child_token());
-        let udp = UdpConnection::create_connection(cfg.listen, None, Some(token.child_token()))
-            .await
-            .map_err(|e| SipError::Stack(e.to_string()))?;
-        let udp_addr = udp
-            .get_addr()
-            .get_socketaddr()
-            .map_err(|e| SipError::Stack(e.to_string()))?;
-        let local = SocketAddr::new(cfg.listen.ip(), udp_addr.port());
-        // The stack binds TCP lazily and only logs a failure: check the port first.
-        std::net::TcpListener::bind(local).map_err(|source| SipError::Bind {
-            addr: local,
-            source,
-        })?;
+        // UDP and TCP share one port. With port 0 the kernel picks the UDP one;
+        // if TCP is taken there, try another (up to 16 times).
+        let mut attempts = 0;
+        let (udp, local) = loop {
+            let attempt = token.child_token();
+            let udp = UdpConnection::create_connection(cfg.listen, None, Some(attempt.clone()))
+                .await
+                .map_err(|e| SipError::Stack(e.to_string()))?;
+            let udp_addr = udp
+                .get_addr()
+                .get_socketaddr()
+                .map_err(|e| SipError::Stack(e.to_string()))?;
+            let local = SocketAddr::new(cfg.listen.ip(), udp_addr.port());
+            // The stack binds TCP lazily and only logs a failure: check the port first.
+            match std::net::TcpListener::bind(local) {
+                Ok(_) => break (udp, local),
+                Err(_) if cfg.listen.port() == 0 && attempts < 16 => {
+                    attempts += 1;
+                    attempt.cancel();
+                }
+                Err(source) => {
+                    return Err(SipError::Bind {
+                        addr: local,
+                        source,
+                    });
+                }
+            }
+        };
         let advertised = SocketAddr::new(public_ip, local.port());
         transport.add_transport(udp.into());
         let tcp = TcpListenerConnection::new(local, Some(advertised))
