@@ -81,7 +81,14 @@ async fn answered_call_with_audio(
     let DialResult::Answered { call } = result else {
         panic!("not answered: {result:?}")
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || engine
+            .live_rtp(call)
+            .is_some_and(|(sent, received)| sent >= 80 && received >= 60))
+        .await,
+        "audio both ways: {:?}",
+        engine.live_rtp(call)
+    );
     assert!(engine.hangup(call));
     assert!(eventually(Duration::from_secs(5), || engine.stats().active_calls == 0).await);
     let record = engine.calls().pop().expect("record");
@@ -244,7 +251,16 @@ async fn case2_opus_call_between_engines() {
     let DialResult::Answered { call } = caller.dial(req).await.expect("dial") else {
         panic!("not answered")
     };
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let both_ways = |e: &SipEngine, id: Option<tenex_actors::sip::CallId>| {
+        id.and_then(|id| e.live_rtp(id))
+            .is_some_and(|(sent, received)| sent >= 80 && received >= 80)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || both_ways(&caller, Some(call))
+            && both_ways(&callee, callee.active_calls().first().copied()))
+        .await,
+        "audio both ways on both engines"
+    );
     assert!(caller.hangup(call));
     assert!(
         eventually(Duration::from_secs(5), || callee.stats().active_calls

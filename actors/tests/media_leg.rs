@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tenex_actors::media::{
-    AudioFrame, AudioRing, MediaCommand, MediaConfig, MediaEvent, MediaLeg, MediaMode, PortPool,
-    PortRange,
+    AudioFrame, AudioRing, MediaCommand, MediaConfig, MediaEvent, MediaLeg, MediaMode, MediaStats,
+    PortPool, PortRange,
 };
 use tenex_media::SampleRate;
 use tenex_media::dtmf::{DtmfDigit, DtmfGenerator, DtmfTone, EventPayload};
@@ -59,6 +59,26 @@ fn config(phone: SocketAddr, mode: MediaMode) -> MediaConfig {
         recording: None,
         rtcp_interval: Duration::from_secs(5),
     }
+}
+
+/// Waits until `check` holds (5 s at most; the check is cheap and polled).
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    timeout(Duration::from_secs(5), async {
+        while !check() {
+            tokio::task::yield_now().await;
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} in time"));
+}
+
+/// Returns once every command sent to `leg` before it has been applied (the leg
+/// handles commands in order; a flush's reply is the barrier).
+async fn barrier(leg: &MediaLeg) {
+    let (reply, done) = tokio::sync::oneshot::channel();
+    assert!(leg.command(MediaCommand::Flush(reply)));
+    done.await.expect("the leg answered");
 }
 
 /// A tone, `i`-th 20 ms frame, as PCMU.
@@ -193,7 +213,10 @@ async fn packets_from_another_source_after_latching_are_ignored() {
         .send_to(b"garbage that is not RTP", leg.local_addr())
         .await
         .expect("send");
-    sleep(Duration::from_millis(60)).await;
+    until("six datagrams rejected", || {
+        leg.stats().rtp_rejected.load(Ordering::Relaxed) >= 6
+    })
+    .await;
     assert_eq!(leg.stats().rtp_received.load(Ordering::Relaxed), 5);
     assert_eq!(leg.stats().rtp_rejected.load(Ordering::Relaxed), 6);
     leg.stop().await;
@@ -269,7 +292,10 @@ async fn hold_stops_what_we_send_and_unhold_resumes() {
         "sending silence before hold"
     );
     assert!(leg.command(MediaCommand::Direction(Direction::RecvOnly)));
-    sleep(Duration::from_millis(50)).await;
+    barrier(&leg).await;
+    // Drop what was sent before the hold took effect.
+    let mut buf = [0u8; 2048];
+    while phone.try_recv_from(&mut buf).is_ok() {}
     assert!(
         collect(&phone, Duration::from_millis(300)).await.is_empty(),
         "nothing sent on hold"
@@ -307,7 +333,7 @@ async fn bridge_mode_moves_audio_through_the_rings_and_flush_reports_what_was_he
     // Caller audio comes out of the uplink ring, one decoded frame per tick.
     let mut tx = RtpSender::new(Ssrc(3), SeqNo(1), RtpTimestamp(0));
     play(&phone, leg.local_addr(), 20, &mut tx).await;
-    sleep(Duration::from_millis(100)).await;
+    until("decoded frames in the uplink ring", || uplink.len() >= 15).await;
     assert!(
         uplink.len() >= 15,
         "decoded frames in the uplink ring: {}",
@@ -318,7 +344,11 @@ async fn bridge_mode_moves_audio_through_the_rings_and_flush_reports_what_was_he
     for _ in 0..100 {
         downlink.push(AudioFrame::new(&[3000; 160], 7, 20_000));
     }
-    sleep(Duration::from_millis(300)).await;
+    let stats = leg.stats().clone();
+    until("some of the agent audio played", || {
+        MediaStats::get(&stats.playout_played) >= 10
+    })
+    .await;
     let (reply, heard) = tokio::sync::oneshot::channel();
     assert!(leg.command(MediaCommand::Flush(reply)));
     let flushed = heard.await.expect("flushed");

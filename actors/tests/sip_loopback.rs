@@ -72,7 +72,16 @@ async fn an_engine_calls_another_engines_echo_route_and_hangs_up() {
             panic!("not answered: {result:?}")
         };
         assert_eq!(callee.stats().active_calls, 1);
-        sleep(Duration::from_millis(600)).await;
+        let theirs_id = callee.active_calls()[0];
+        until(|| {
+            caller
+                .live_rtp(call)
+                .is_some_and(|(s, r)| s >= 20 && r >= 20)
+                && callee
+                    .live_rtp(theirs_id)
+                    .is_some_and(|(s, r)| s >= 20 && r >= 20)
+        })
+        .await;
         assert!(caller.hangup(call));
         until(|| callee.stats().active_calls == 0 && caller.stats().active_calls == 0).await;
 

@@ -282,6 +282,7 @@ pub(crate) fn start_media(
     let cfg = media_config(shared, neg, mode, call);
     let recording = cfg.recording.clone();
     let leg = MediaLeg::spawn(lease, cfg, tx)?;
+    shared.registry.attach_media(call, leg.stats().clone());
     if recording.is_some() {
         shared.registry.update(call, |r| r.recording = recording);
     }

@@ -227,6 +227,12 @@ impl SipEngine {
         self.shared.registry.records()
     }
 
+    /// RTP packets (sent, received) so far by a call in progress; `None` when
+    /// the call is not active or has no media yet.
+    pub fn live_rtp(&self, call: CallId) -> Option<(u64, u64)> {
+        self.shared.registry.live_rtp(call)
+    }
+
     /// Ids of calls in progress.
     pub fn active_calls(&self) -> Vec<CallId> {
         self.shared.registry.active_ids()

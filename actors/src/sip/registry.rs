@@ -76,6 +76,8 @@ pub struct EngineStats {
 pub(crate) struct ActiveCall {
     pub(crate) record: CallRecord,
     pub(crate) control: mpsc::Sender<CallControl>,
+    /// The call's media counters, once its media leg runs.
+    pub(crate) media: Option<std::sync::Arc<crate::media::MediaStats>>,
 }
 
 #[derive(Default)]
@@ -151,7 +153,14 @@ impl Registry {
             return None;
         }
         let id = record.id;
-        inner.active.insert(id, ActiveCall { record, control });
+        inner.active.insert(
+            id,
+            ActiveCall {
+                record,
+                control,
+                media: None,
+            },
+        );
         Some(CallGuard {
             registry: self.clone(),
             id,
@@ -163,6 +172,28 @@ impl Registry {
         if let Some(c) = self.lock().active.get_mut(&call) {
             f(&mut c.record);
         }
+    }
+
+    /// Lets the call's live media counters be read while it runs.
+    pub(crate) fn attach_media(
+        &self,
+        call: CallId,
+        stats: std::sync::Arc<crate::media::MediaStats>,
+    ) {
+        if let Some(c) = self.lock().active.get_mut(&call) {
+            c.media = Some(stats);
+        }
+    }
+
+    /// RTP packets (sent, received) so far by an active call's media leg.
+    pub(crate) fn live_rtp(&self, call: CallId) -> Option<(u64, u64)> {
+        use crate::media::MediaStats;
+        let inner = self.lock();
+        let stats = inner.active.get(&call)?.media.as_ref()?;
+        Some((
+            MediaStats::get(&stats.rtp_sent),
+            MediaStats::get(&stats.rtp_received),
+        ))
     }
 
     /// Records that a call was answered with `codec` on our RTP `port`.
