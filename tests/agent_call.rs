@@ -25,13 +25,7 @@ async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
     assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
     let stored = rig.store.get(record.id).expect("stored call data");
 
-    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored
-        .by(Speaker::Caller)
-        .map(|s| s.text.as_str())
-        .collect();
-    assert_eq!(agent, AGENT_LINES);
-    assert_eq!(caller, CALLER_LINES);
+    assert_transcript(&stored);
     let speakers: Vec<Speaker> = stored.segments.iter().map(|s| s.speaker).collect();
     use Speaker::{Agent as A, Caller as C};
     assert_eq!(
@@ -238,13 +232,7 @@ async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
     assert_eq!(record.outcome, Some(CallOutcome::Completed));
     assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
     let stored = rig.store.get(record.id).expect("stored");
-    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored
-        .by(Speaker::Caller)
-        .map(|s| s.text.as_str())
-        .collect();
-    assert_eq!(agent, AGENT_LINES);
-    assert_eq!(caller, CALLER_LINES);
+    assert_transcript(&stored);
     assert_eq!(
         stored.segments.first().map(|s| s.speaker),
         Some(Speaker::Agent),

@@ -8,19 +8,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::agent::*;
-use tenex_actors::realtime::{AgentConfig, Speaker};
+use tenex_actors::realtime::AgentConfig;
 use tenex_actors::sip::{CallOutcome, HungUpBy};
 use tenex_voice::realtime_sim::Stats;
 
 fn assert_whole_conversation(rig: &AgentRig, id: tenex_actors::sip::CallId) {
     let stored = rig.store.get(id).expect("stored");
-    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored
-        .by(Speaker::Caller)
-        .map(|s| s.text.as_str())
-        .collect();
-    assert_eq!(agent, AGENT_LINES);
-    assert_eq!(caller, CALLER_LINES);
+    assert_transcript(&stored);
     let tools: Vec<&str> = stored.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         tools,

@@ -25,15 +25,7 @@ async fn a_dropped_realtime_session_is_replaced_and_the_call_goes_on() {
     let rig = AgentRig::start("sup-reconnect", AgentConfig::default()).await;
     let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
     let call = rig.live_call().await;
-    assert!(
-        eventually(Duration::from_secs(10), || said(
-            &call,
-            Speaker::Agent,
-            AGENT_LINES[1]
-        ))
-        .await,
-        "the first exchange happened"
-    );
+    wait_said(&call, Speaker::Agent, AGENT_LINES[1]).await;
     rig.sim.drop_sessions();
 
     let run = sipp.await.expect("sipp task");
@@ -49,13 +41,7 @@ async fn a_dropped_realtime_session_is_replaced_and_the_call_goes_on() {
 
     // The whole conversation, once each, across both sessions.
     let stored = rig.store.get(record.id).expect("stored");
-    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored
-        .by(Speaker::Caller)
-        .map(|s| s.text.as_str())
-        .collect();
-    assert_eq!(agent, AGENT_LINES);
-    assert_eq!(caller, CALLER_LINES);
+    assert_transcript(&stored);
     assert!(stored.verdict.is_some() && stored.summary.is_some());
 
     // The new session was configured and seeded with what was said before.
@@ -95,15 +81,7 @@ async fn a_fourth_realtime_failure_plays_a_tone_and_hangs_up_failed() {
     let rig = AgentRig::start("sup-give-up", AgentConfig::default()).await;
     let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
     let call = rig.live_call().await;
-    assert!(
-        eventually(Duration::from_secs(10), || said(
-            &call,
-            Speaker::Agent,
-            AGENT_LINES[0]
-        ))
-        .await,
-        "the greeting was said"
-    );
+    wait_said(&call, Speaker::Agent, AGENT_LINES[0]).await;
     // The service goes away: the live session drops and reconnections are refused.
     rig.sim.refuse_new_sessions(true);
     rig.sim.drop_sessions();
@@ -143,15 +121,7 @@ async fn crashed_transcript_and_crm_writers_restart_and_lose_nothing() {
     let call = rig.live_call().await;
     // Crash both readers at three points of the conversation.
     for line in [AGENT_LINES[0], AGENT_LINES[1], AGENT_LINES[2]] {
-        assert!(
-            eventually(Duration::from_secs(15), || said(
-                &call,
-                Speaker::Agent,
-                line
-            ))
-            .await,
-            "{line}"
-        );
+        wait_said(&call, Speaker::Agent, line).await;
         call.supervisor
             .send_message(CallMsg::KillChild(Child::Transcript))
             .expect("send");
@@ -166,13 +136,7 @@ async fn crashed_transcript_and_crm_writers_restart_and_lose_nothing() {
     assert_eq!(rig.metrics.reader_restarts.load(Ordering::Relaxed), 6);
 
     let stored = rig.store.get(record.id).expect("stored");
-    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
-    let caller: Vec<&str> = stored
-        .by(Speaker::Caller)
-        .map(|s| s.text.as_str())
-        .collect();
-    assert_eq!(agent, AGENT_LINES, "every agent segment, once");
-    assert_eq!(caller, CALLER_LINES, "every caller segment, once");
+    assert_transcript(&stored);
     let tools: Vec<&str> = stored.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         tools,
@@ -193,14 +157,7 @@ async fn a_dead_media_leg_ends_the_call_with_bye_and_a_finished_record() {
     let rig = AgentRig::start("sup-media", AgentConfig::default()).await;
     let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
     let call = rig.live_call().await;
-    assert!(
-        eventually(Duration::from_secs(10), || said(
-            &call,
-            Speaker::Agent,
-            AGENT_LINES[0]
-        ))
-        .await
-    );
+    wait_said(&call, Speaker::Agent, AGENT_LINES[0]).await;
     call.supervisor
         .send_message(CallMsg::KillChild(Child::Media))
         .expect("send");
@@ -239,14 +196,7 @@ async fn a_vanished_phone_is_hung_up_on_and_the_tree_wraps_up() {
     .await;
     let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
     let call = rig.live_call().await;
-    assert!(
-        eventually(Duration::from_secs(10), || said(
-            &call,
-            Speaker::Caller,
-            CALLER_LINES[0]
-        ))
-        .await
-    );
+    wait_said(&call, Speaker::Caller, CALLER_LINES[0]).await;
     // The phone dies: SIPp is killed, no BYE, no more RTP.
     sipp.abort();
     let record = rig.finished().await;

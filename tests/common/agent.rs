@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tenex_actors::call::{AgentApp, CallEvent, LiveCall, MemoryStore};
+use tenex_actors::call::{AgentApp, CallEvent, LiveCall, MemoryStore, StoredCall};
 use tenex_actors::metrics::Metrics;
 use tenex_actors::realtime::tools::ToolFuture;
 use tenex_actors::realtime::{
@@ -279,6 +279,25 @@ impl Drop for AgentRig {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Waits (15 s at most) until `call`'s log has `who` saying `text`; panics otherwise.
+pub async fn wait_said(call: &LiveCall, who: Speaker, text: &str) {
+    assert!(
+        eventually(Duration::from_secs(15), || said(call, who, text)).await,
+        "{who:?} said {text:?}"
+    );
+}
+
+/// The stored transcript is the whole scripted conversation, each line once.
+pub fn assert_transcript(stored: &StoredCall) {
+    let agent: Vec<&str> = stored.by(Speaker::Agent).map(|s| s.text.as_str()).collect();
+    let caller: Vec<&str> = stored
+        .by(Speaker::Caller)
+        .map(|s| s.text.as_str())
+        .collect();
+    assert_eq!(agent, AGENT_LINES, "every agent line, once");
+    assert_eq!(caller, CALLER_LINES, "every caller line, once");
 }
 
 /// Whether `call`'s log has a final segment by `who` saying `text`.
