@@ -4,3 +4,4 @@
 pub mod realtime_sim;
 pub mod selfcheck;
 pub mod serve;
+pub mod store;

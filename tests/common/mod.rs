@@ -16,6 +16,7 @@ use tenex_actors::sip::{CallRouter, IncomingCall, Route, SipConfig, SipEngine};
 use tenex_media::g711::G711Law;
 
 pub mod agent;
+pub mod db;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
