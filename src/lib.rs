@@ -1,6 +1,7 @@
 //! tenex-voice: the service: `serve` runs the SIP engine; `selfcheck` checks the
 //! audio hot path. The per-call actor tree and the REST API build on these.
 
+pub mod agent_tools;
 pub mod realtime_sim;
 pub mod selfcheck;
 pub mod serve;

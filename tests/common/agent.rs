@@ -10,15 +10,14 @@ use std::time::Duration;
 use serde_json::json;
 use tenex_actors::call::{AgentApp, CallEvent, LiveCall, MemoryStore, StoredCall};
 use tenex_actors::metrics::Metrics;
-use tenex_actors::realtime::tools::ToolFuture;
-use tenex_actors::realtime::{
-    AgentConfig, BridgeEvent, RealtimeEndpoint, Speaker, ToolError, ToolHost,
-};
+use tenex_actors::realtime::{AgentConfig, BridgeEvent, RealtimeEndpoint, Speaker};
 use tenex_actors::sip::{
     CallApp, CallRecord, CallRouter, IncomingCall, Route, SipConfig, SipEngine,
 };
 use tenex_media::g711::G711Law;
+use tenex_voice::agent_tools::StoreTools;
 use tenex_voice::realtime_sim::{SimConfig, Simulator, script::Script};
+use tenex_voice::store::{NewCalendar, NewLead, Store, WorkingHours};
 use tokio::task::JoinHandle;
 
 use super::{LOCALHOST, Sipp, SippRun, eventually, rtp_range, scratch_dir, uac_args};
@@ -41,20 +40,77 @@ pub const CALLER_LINES: [&str; 3] = [
 /// When the caller speaks (seconds from answer), 0.8 s each.
 pub const CALLER_AT: [f32; 3] = [3.0, 7.5, 12.5];
 
-/// A knowledge tool that always finds the pricing snippet.
-#[derive(Debug)]
-pub struct Knowledge;
+/// The workspace the agent works for: a pricing document among others, the
+/// lead being called, and a sales calendar (Berlin, Monday to Friday 09–17).
+pub struct Workspace {
+    /// The database (SQLite in the test's scratch directory).
+    pub db: Store,
+    /// What the call's tools act on.
+    pub tools: StoreTools,
+    /// The lead's id.
+    pub lead: String,
+    /// The calendar's id.
+    pub calendar: String,
+}
 
-impl ToolHost for Knowledge {
-    fn call<'a>(&'a self, name: &'a str, args: &'a serde_json::Value) -> ToolFuture<'a> {
-        Box::pin(async move {
-            match name {
-                "search_knowledge" => Ok(
-                    json!({"query": args["query"], "snippets": ["Growth plan: flat monthly price up to 5,000 calls."]}),
-                ),
-                other => Err(ToolError::Unknown(other.into())),
-            }
-        })
+/// Seeds a workspace in a fresh SQLite store under `dir`.
+pub async fn seed_workspace(dir: &std::path::Path) -> Workspace {
+    let db = Store::open_data_dir(dir).await.expect("store");
+    let ws = db.create_workspace("acme").await.expect("workspace");
+    for (title, body) in [
+        (
+            "Pricing",
+            "Growth plan: flat monthly price up to 5,000 calls a month. Starter plan: 500 calls.",
+        ),
+        (
+            "Security",
+            "Recordings are encrypted at rest and kept for 30 days.",
+        ),
+        (
+            "Integrations",
+            "Meetings land in the sales calendar; verdicts go to the CRM.",
+        ),
+    ] {
+        db.add_document(&ws.id, title, body)
+            .await
+            .expect("document");
+    }
+    let lead = db
+        .create_lead(
+            &ws.id,
+            &NewLead {
+                name: "Dana Reyes".into(),
+                phone: "+13125550142".into(),
+                company: Some("Acme Support".into()),
+                timezone: Some("Europe/Berlin".into()),
+                ..NewLead::default()
+            },
+        )
+        .await
+        .expect("lead");
+    let calendar = db
+        .create_calendar(
+            &ws.id,
+            &NewCalendar {
+                name: "Sales demos".into(),
+                timezone: "Europe/Berlin".into(),
+                working_hours: WorkingHours::default(),
+                slot_minutes: 30,
+            },
+        )
+        .await
+        .expect("calendar");
+    let tools = StoreTools {
+        store: db.clone(),
+        workspace: ws.id.clone(),
+        lead: Some(lead.id.clone()),
+        calendar: Some(calendar.id.clone()),
+    };
+    Workspace {
+        db,
+        tools,
+        lead: lead.id,
+        calendar: calendar.id,
     }
 }
 
@@ -127,6 +183,8 @@ pub struct AgentRig {
     pub sim: Simulator,
     /// Where call data lands.
     pub store: Arc<MemoryStore>,
+    /// The workspace's data the tools use.
+    pub workspace: Workspace,
     /// Node metrics.
     pub metrics: Arc<Metrics>,
     /// The call tree factory.
@@ -174,6 +232,7 @@ impl AgentRig {
             .await
             .expect("simulator");
         let store = Arc::new(MemoryStore::default());
+        let workspace = seed_workspace(&dir).await;
         let metrics = Arc::new(Metrics::default());
         let app = Arc::new(AgentApp::new(
             agent,
@@ -181,7 +240,7 @@ impl AgentRig {
                 url: sim.url(),
                 api_key: "sk-test".into(),
             },
-            Arc::new(Knowledge),
+            Arc::new(workspace.tools.clone()),
             metrics.clone(),
             store.clone(),
         ));
@@ -198,6 +257,7 @@ impl AgentRig {
         AgentRig {
             sim,
             store,
+            workspace,
             metrics,
             app,
             engine,

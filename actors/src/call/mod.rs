@@ -21,7 +21,7 @@ pub use readers::{Reader, ReaderArgs, ReaderKind, ReaderMsg};
 pub use supervisor::{BridgeActor, BridgeMsg, CallMsg, CallSupervisor, Child};
 
 use crate::metrics::Metrics;
-use crate::realtime::{AgentConfig, RealtimeEndpoint, ToolHost};
+use crate::realtime::{AgentConfig, RealtimeEndpoint, ToolHosts};
 use crate::sip::{BridgedCall, CallApp, CallId};
 
 /// A live call's tree.
@@ -39,7 +39,7 @@ pub struct LiveCall {
 pub struct AgentApp {
     agent: AgentConfig,
     endpoint: RealtimeEndpoint,
-    tools: Arc<dyn ToolHost>,
+    tools: Arc<dyn ToolHosts>,
     metrics: Arc<Metrics>,
     store: Arc<dyn CallStore>,
     live: Arc<Mutex<HashMap<CallId, LiveCall>>>,
@@ -50,7 +50,7 @@ impl AgentApp {
     pub fn new(
         agent: AgentConfig,
         endpoint: RealtimeEndpoint,
-        tools: Arc<dyn ToolHost>,
+        tools: Arc<dyn ToolHosts>,
         metrics: Arc<Metrics>,
         store: Arc<dyn CallStore>,
     ) -> AgentApp {
@@ -61,6 +61,19 @@ impl AgentApp {
             metrics,
             store,
             live: Arc::default(),
+        }
+    }
+
+    /// An app running `agent` with `tools` that shares this one's endpoint,
+    /// metrics, store and live-call table (one per number or session binding).
+    pub fn with(&self, agent: AgentConfig, tools: Arc<dyn ToolHosts>) -> AgentApp {
+        AgentApp {
+            agent,
+            endpoint: self.endpoint.clone(),
+            tools,
+            metrics: self.metrics.clone(),
+            store: self.store.clone(),
+            live: self.live.clone(),
         }
     }
 
@@ -89,7 +102,7 @@ impl CallApp for AgentApp {
             media: call.media,
             handle: call.handle,
             events: call.events,
-            tools: self.tools.clone(),
+            tools: self.tools.for_call(call.id),
             metrics: self.metrics.clone(),
             store: self.store.clone(),
             log: log.clone(),

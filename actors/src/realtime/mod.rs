@@ -31,4 +31,4 @@ pub use agent::{AgentConfig, TurnMode};
 pub use core::{BridgeCore, LatencyKind, Output};
 pub use driver::{BridgeSink, DriverCommand, DriverExit, DriverParts, MediaPort, RealtimeEndpoint};
 pub use events::{BridgeEvent, Segment, Speaker};
-pub use tools::{NoTools, ToolCall, ToolError, ToolHost, Verdict};
+pub use tools::{NoTools, ToolCall, ToolError, ToolHost, ToolHosts, Verdict};

@@ -8,11 +8,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::client::ToolDef;
+use crate::sip::CallId;
 
 /// Every tool the bridge knows, in declaration order.
 pub const ALL: &[&str] = &[
@@ -169,9 +171,22 @@ pub trait ToolHost: Send + Sync + std::fmt::Debug + 'static {
     fn call<'a>(&'a self, name: &'a str, arguments: &'a Value) -> ToolFuture<'a>;
 }
 
+/// Makes each call's [`ToolHost`]: the tools act for that call (its lead, its
+/// calendar, its id on the bookings it makes).
+pub trait ToolHosts: Send + Sync + std::fmt::Debug + 'static {
+    /// The host for call `call`.
+    fn for_call(&self, call: CallId) -> Arc<dyn ToolHost>;
+}
+
 /// A host with no data: every data-backed tool answers with an error.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoTools;
+
+impl ToolHosts for NoTools {
+    fn for_call(&self, _call: CallId) -> Arc<dyn ToolHost> {
+        Arc::new(NoTools)
+    }
+}
 
 impl ToolHost for NoTools {
     fn call<'a>(&'a self, name: &'a str, _arguments: &'a Value) -> ToolFuture<'a> {
