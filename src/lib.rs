@@ -2,6 +2,7 @@
 //! audio hot path. The per-call actor tree and the REST API build on these.
 
 pub mod agent_tools;
+pub mod http;
 pub mod realtime_sim;
 pub mod selfcheck;
 pub mod serve;

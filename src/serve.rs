@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tenex_actors::media::PortRange;
+use tenex_actors::metrics::Metrics;
 use tenex_actors::sip::{
     Credentials, DefaultRouter, OutboundTrunk, SipConfig, SipEngine, SipTransport, Trunk,
     parse_source,
@@ -33,6 +34,9 @@ pub struct ServeArgs {
     /// JSON file listing SIP trunks (see README).
     #[arg(long, env = "TENEX_TRUNKS_FILE")]
     pub trunks_file: Option<PathBuf>,
+    /// HTTP listen address (`/metrics`).
+    #[arg(long, env = "TENEX_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,8 +131,25 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let engine = SipEngine::start(cfg, router)
         .await
         .map_err(|e| e.to_string())?;
+    let http = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .map_err(|e| format!("HTTP listen on {}: {e}", args.http_addr))?;
+    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    let app = crate::http::app(crate::http::HttpState {
+        metrics: Arc::new(Metrics::default()),
+        engine: Some(Arc::new(engine.stats_reader())),
+    });
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(async move {
+        let serve = axum::serve(http, app).with_graceful_shutdown(async {
+            let _ = http_stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
     println!(
-        "tenex-voice: SIP on {} (UDP and TCP); Ctrl-C to drain and stop",
+        "tenex-voice: SIP on {} (UDP and TCP), HTTP on http://{http_addr}; Ctrl-C to drain and stop",
         engine.local_addr()
     );
     shutdown_signal().await;
@@ -139,6 +160,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     engine.shutdown().await;
+    let _ = stop_http.send(());
+    let _ = http_task.await;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod common;
 use common::agent::*;
 use tenex_actors::realtime::{AgentConfig, Speaker};
 use tenex_actors::sip::HungUpBy;
+use tower::ServiceExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
@@ -98,9 +99,46 @@ async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
         m.greeting.max(),
         m.end_of_turn.max()
     );
-    let text = m.render();
+    // The same figures over HTTP, as Prometheus scrapes them.
+    let app = tenex_voice::http::app(tenex_voice::http::HttpState {
+        metrics: rig.metrics.clone(),
+        engine: Some(std::sync::Arc::new(rig.engine.stats_reader())),
+    });
+    let res = app
+        .oneshot(
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"],
+        tenex_voice::http::PROMETHEUS_TEXT
+    );
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    for line in [
+        "# TYPE tenex_uplink_latency_seconds histogram",
+        "tenex_greeting_latency_seconds_count 1",
+        "tenex_barge_in_stop_seconds_count 0",
+        "tenex_realtime_reconnects_total 0",
+        "tenex_active_calls 0",
+        "tenex_draining 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+    let uplink_count: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tenex_uplink_latency_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .expect("uplink count");
+    assert_eq!(uplink_count, m.uplink.count());
     assert!(
-        text.contains("tenex_greeting_latency_seconds_count 1"),
+        text.contains("tenex_uplink_latency_seconds_bucket{le=\"0.001\"}"),
         "{text}"
     );
 

@@ -7,17 +7,20 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{
-    LOCALHOST, Sipp, eventually, free_port, request, rtp_range, sip_exchange, status, uac_args,
+    LOCALHOST, Sipp, eventually, free_port, http_get, request, rtp_range, sip_exchange, status,
+    uac_args,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_calls_and_drains_on_sigterm() {
     let port = free_port();
     let addr = std::net::SocketAddr::new(LOCALHOST, port);
+    let http = std::net::SocketAddr::new(LOCALHOST, free_port());
     let ports = rtp_range(4);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenex-voice"))
         .arg("serve")
         .env("TENEX_SIP_ADDR", addr.to_string())
+        .env("TENEX_HTTP_ADDR", http.to_string())
         .env("TENEX_RTP_PORTS", format!("{}-{}", ports.first, ports.last))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -44,6 +47,16 @@ async fn serve_answers_calls_and_drains_on_sigterm() {
         .run()
         .await;
     assert!(run.all_ok(1), "{run:?}");
+    let metrics = http_get(http, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("\ntenex_active_calls 0\n"), "{metrics}");
+    let total: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tenex_rtp_ports_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("port pool gauge");
+    assert!(total > 0, "{metrics}");
+    assert!(metrics.contains("# TYPE tenex_greeting_latency_seconds histogram"));
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -53,6 +53,22 @@ pub fn rtp_range(n: u16) -> PortRange {
     }
 }
 
+/// A plain HTTP/1.1 GET over a fresh connection: the whole response, head and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect HTTP");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read HTTP response");
+    out
+}
+
 /// A free UDP port on loopback (also free for TCP at the moment of asking).
 pub fn free_port() -> u16 {
     loop {

@@ -84,6 +84,15 @@ pub struct SipEngine {
     local: SocketAddr,
 }
 
+fn stats_of(shared: &Shared) -> EngineStats {
+    EngineStats {
+        active_calls: shared.registry.active_count(),
+        ports_free: shared.pool.free(),
+        ports_total: shared.pool.total(),
+        draining: shared.registry.draining(),
+    }
+}
+
 impl std::fmt::Debug for SipEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SipEngine")
@@ -209,12 +218,14 @@ impl SipEngine {
 
     /// A snapshot of calls and ports.
     pub fn stats(&self) -> EngineStats {
-        EngineStats {
-            active_calls: self.shared.registry.active_count(),
-            ports_free: self.shared.pool.free(),
-            ports_total: self.shared.pool.total(),
-            draining: self.shared.registry.draining(),
-        }
+        stats_of(&self.shared)
+    }
+
+    /// A reader of [`SipEngine::stats`] that outlives this handle's borrows
+    /// (for the metrics endpoint).
+    pub fn stats_reader(&self) -> impl Fn() -> EngineStats + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || stats_of(&shared)
     }
 
     /// Engine counters (rejections by reason, rate limiting, ...).
