@@ -186,6 +186,38 @@ async fn a_dead_media_leg_ends_the_call_with_bye_and_a_finished_record() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_sip_leg_still_sends_bye_and_finishes_the_record() {
+    let rig = AgentRig::start("sup-sip", AgentConfig::default()).await;
+    let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
+    let call = rig.live_call().await;
+    wait_said(&call, Speaker::Agent, AGENT_LINES[0]).await;
+    // The call's SIP task panics, as a bug in our SIP handling would make it.
+    call.supervisor
+        .send_message(CallMsg::KillChild(Child::Sip))
+        .expect("send");
+
+    let run = sipp.await.expect("sipp task");
+    assert!(run.all_ok(1), "the phone still got a BYE: {run:?}");
+    let record = rig.finished().await;
+    assert_eq!(record.outcome, Some(CallOutcome::Failed));
+    assert_eq!(record.hangup_cause, Some("sip-failed"));
+    assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
+    assert!(record.ended_at.is_some());
+    let stored = rig.store.get(record.id).expect("stored");
+    assert_eq!(
+        stored.by(Speaker::Agent).next().map(|s| s.text.as_str()),
+        Some(AGENT_LINES[0])
+    );
+    assert!(stored.summary.is_some(), "summary after the call");
+    assert_eq!(rig.engine.stats().active_calls, 0);
+    assert_eq!(
+        rig.engine.stats().ports_free,
+        rig.engine.stats().ports_total,
+        "the dead task's RTP ports went back to the pool"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_phone_is_hung_up_on_and_the_tree_wraps_up() {
     let rig = AgentRig::start_full(
         "sup-vanished",

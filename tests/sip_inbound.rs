@@ -120,7 +120,16 @@ async fn case3_engine_hangs_up_first() {
             engine.calls()
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Hang up once the caller has ACKed our answer.
+    assert!(
+        eventually(Duration::from_secs(10), || engine
+            .calls()
+            .last()
+            .is_some_and(|r| r.confirmations >= 1))
+        .await,
+        "{:?}",
+        engine.calls()
+    );
     let call = engine.active_calls()[0];
     assert!(engine.hangup(call));
     let run = sipp.await.expect("sipp task");
@@ -172,7 +181,17 @@ async fn case5_hold_and_unhold_by_reinvite_with_sip_info_dtmf() {
     })
     .await;
     assert!(done, "{:?}", engine.calls());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Hang up once the unhold's ACK is in: the dialog has settled five times
+    // (the answer's ACK, two INFOs, two re-INVITE ACKs).
+    assert!(
+        eventually(Duration::from_secs(10), || engine
+            .calls()
+            .last()
+            .is_some_and(|r| r.confirmations >= 5))
+        .await,
+        "{:?}",
+        engine.calls()
+    );
     assert!(engine.hangup(engine.active_calls()[0]));
     let run = sipp.await.expect("sipp task");
     assert!(run.all_ok(1), "{run:?}");

@@ -182,6 +182,8 @@ pub enum Child {
     Crm,
     /// The media leg's task (exits as if it had crashed).
     Media,
+    /// The SIP leg's task (panics).
+    Sip,
 }
 
 /// Everything a call's tree needs.
@@ -419,6 +421,9 @@ impl Actor for CallSupervisor {
                         .media
                         .control
                         .try_send(MediaCommand::Crash);
+                }
+                Child::Sip => {
+                    s.handle.crash();
                 }
             },
         }

@@ -131,6 +131,12 @@ impl CallHandle {
             .try_send(CallControl::HangupWith { outcome, cause })
             .is_ok()
     }
+
+    /// Fault injection for supervision tests: the call's SIP task panics, as a
+    /// bug in our SIP handling would make it.
+    pub fn crash(&self) -> bool {
+        self.tx.try_send(CallControl::Crash).is_ok()
+    }
 }
 
 /// A bridged call, handed to the [`CallApp`].

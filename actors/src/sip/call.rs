@@ -63,6 +63,7 @@ pub(crate) fn media_rate(codec: Codec) -> SampleRate {
 /// Everything a running call owns.
 pub(crate) struct CallCtx {
     pub(crate) shared: Arc<Shared>,
+    /// Keeps the call in the registry until [`CallCtx::run_supervised`] is done.
     pub(crate) guard: CallGuard,
     pub(crate) dialog: InviteDialog,
     pub(crate) states: DialogStateReceiver,
@@ -82,8 +83,51 @@ impl CallCtx {
         self.guard.id
     }
 
+    /// Runs the call in its own task and stands by it: if the task dies (a
+    /// panic in our SIP handling, or the injected [`CallControl::Crash`]), the
+    /// far end still gets a BYE, the app learns the call ended (cause
+    /// `sip-failed`), and the record is finished with outcome `failed`. The
+    /// media leg the dead task owned was dropped with it, which stops it.
+    pub(crate) async fn run_supervised(mut self) {
+        let id = self.id();
+        // The record stays live until this function is done with it, however
+        // the call task ends.
+        let guard = self.guard.take_duty();
+        let shared = self.shared.clone();
+        let dialog = self.dialog.clone();
+        let leg = self.leg.clone();
+        let Err(e) = tokio::spawn(self.run()).await else {
+            drop(guard);
+            return;
+        };
+        tracing::error!(call = %id, error = %e, "SIP leg failed: hanging up");
+        shared.registry.update(id, |r| {
+            r.outcome = Some(CallOutcome::Failed);
+            r.hung_up_by.get_or_insert(HungUpBy::Us);
+            r.hangup_cause.get_or_insert("sip-failed");
+            r.ended_at.get_or_insert_with(SystemTime::now);
+        });
+        if let Some(tx) = &leg {
+            let _ = tx
+                .send(LegEvent::Ended {
+                    by: HungUpBy::Us,
+                    cause: Some("sip-failed"),
+                })
+                .await;
+        }
+        if dialog
+            .bye_with_reason("internal error".into())
+            .await
+            .is_err()
+        {
+            let _ = dialog.hangup().await;
+        }
+        shared.dialogs.remove_dialog(&dialog.id());
+        drop(guard);
+    }
+
     /// Runs the call until its dialog ends.
-    pub(crate) async fn run(mut self) {
+    async fn run(mut self) {
         let mut we_hung_up = false;
         let mut cause = None;
         loop {
@@ -131,6 +175,7 @@ impl CallCtx {
                     CallControl::SendDtmf(digit) => {
                         self.media.command(MediaCommand::SendDtmf(digit));
                     }
+                    CallControl::Crash => panic!("injected fault: SIP leg of call {} crashed", self.id()),
                 },
             }
         }
@@ -171,6 +216,7 @@ impl CallCtx {
             DialogState::Confirmed(..) => {
                 self.shared.registry.update(self.id(), |r| {
                     r.answered_at.get_or_insert_with(SystemTime::now);
+                    r.confirmations += 1;
                 });
             }
             DialogState::Updated(_, req, handle) => {
@@ -266,7 +312,6 @@ impl CallCtx {
         });
         self.shared.dialogs.remove_dialog(&self.dialog.id());
         tracing::info!(call = %id, "call ended");
-        drop(self.guard);
     }
 }
 

@@ -267,7 +267,7 @@ pub(crate) async fn handle_invite(
         last_sdp: our_sdp,
         leg,
     }
-    .run()
+    .run_supervised()
     .await;
 }
 

@@ -266,7 +266,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
             leg: leg_events,
             last_sdp: offer.sdp().to_string(),
         }
-        .run(),
+        .run_supervised(),
     );
     Ok(DialResult::Answered { call: id })
 }

@@ -62,6 +62,10 @@ pub struct CallRecord {
     pub started_at: SystemTime,
     /// When the call was answered.
     pub answered_at: Option<SystemTime>,
+    /// Times the dialog settled in its confirmed state: the ACK of the answer,
+    /// the ACK of each re-INVITE, and the end of each other in-dialog request
+    /// (INFO, OPTIONS, ...).
+    pub confirmations: u32,
     /// When it ended.
     pub ended_at: Option<SystemTime>,
     /// How it ended (set when it ends).
@@ -119,6 +123,7 @@ impl CallRecord {
             rtp_received: 0,
             rtp_lost: 0,
             dtmf: Vec::new(),
+            confirmations: 0,
             held: false,
             on_hold: false,
             recording: None,

@@ -27,6 +27,8 @@ pub(crate) enum CallControl {
     },
     /// Send a key press as RFC 4733 events.
     SendDtmf(DtmfDigit),
+    /// Fault injection: the call's SIP task panics.
+    Crash,
 }
 
 /// Counters for the whole engine.
@@ -99,11 +101,28 @@ pub(crate) struct Registry {
 pub(crate) struct CallGuard {
     registry: Arc<Registry>,
     pub(crate) id: CallId,
+    /// Whether dropping this guard finishes the record.
+    armed: bool,
+}
+
+impl CallGuard {
+    /// Moves the duty of finishing the record to the returned guard; this one
+    /// keeps the id only.
+    pub(crate) fn take_duty(&mut self) -> CallGuard {
+        self.armed = false;
+        CallGuard {
+            registry: self.registry.clone(),
+            id: self.id,
+            armed: true,
+        }
+    }
 }
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        self.registry.finish(self.id);
+        if self.armed {
+            self.registry.finish(self.id);
+        }
     }
 }
 
@@ -164,6 +183,7 @@ impl Registry {
         Some(CallGuard {
             registry: self.clone(),
             id,
+            armed: true,
         })
     }
 
