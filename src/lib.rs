@@ -2,7 +2,10 @@
 //! audio hot path. The per-call actor tree and the REST API build on these.
 
 pub mod agent_tools;
+pub mod api;
+pub mod config;
 pub mod http;
+pub mod keys_cli;
 pub mod realtime_sim;
 pub mod selfcheck;
 pub mod serve;

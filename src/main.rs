@@ -17,8 +17,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the SIP engine (UDP and TCP) until Ctrl-C or SIGTERM, then drains.
+    /// Runs the SIP engine (UDP and TCP) and the HTTP API until Ctrl-C or
+    /// SIGTERM, then drains.
     Serve(tenex_voice::serve::ServeArgs),
+    /// Creates or revokes workspace API keys.
+    #[command(subcommand)]
+    Keys(tenex_voice::keys_cli::KeysCommand),
     /// Runs a simulated call through the audio hot path and checks every step:
     /// jitter buffer, codecs, resampling, Realtime framing, pacing, barge-in.
     /// Prints per-frame costs. Exits non-zero if any check fails.
@@ -109,6 +113,21 @@ fn main() -> ExitCode {
                     }
                 }
             })
+        }
+        Command::Keys(cmd) => {
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            match runtime.block_on(tenex_voice::keys_cli::run(cmd)) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tenex-voice: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Selfcheck { seconds } => {
             let report = tenex_voice::selfcheck::run(seconds);

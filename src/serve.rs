@@ -34,9 +34,12 @@ pub struct ServeArgs {
     /// JSON file listing SIP trunks (see README).
     #[arg(long, env = "TENEX_TRUNKS_FILE")]
     pub trunks_file: Option<PathBuf>,
-    /// HTTP listen address (`/metrics`).
+    /// HTTP listen address (`/metrics`, `/api/v1/voice`).
     #[arg(long, env = "TENEX_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Where the database is.
+    #[command(flatten)]
+    pub db: crate::config::DbArgs,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,9 +138,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("HTTP listen on {}: {e}", args.http_addr))?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    let store = args.db.open().await.map_err(|e| format!("database: {e}"))?;
     let app = crate::http::app(crate::http::HttpState {
         metrics: Arc::new(Metrics::default()),
         engine: Some(Arc::new(engine.stats_reader())),
+        api: Some(crate::api::ApiState::new(store.clone())),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {
@@ -162,6 +167,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     engine.shutdown().await;
     let _ = stop_http.send(());
     let _ = http_task.await;
+    store.close().await;
     Ok(())
 }
 

@@ -103,6 +103,7 @@ async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
     let app = tenex_voice::http::app(tenex_voice::http::HttpState {
         metrics: rig.metrics.clone(),
         engine: Some(std::sync::Arc::new(rig.engine.stats_reader())),
+        api: None,
     });
     let res = app
         .oneshot(

@@ -21,6 +21,7 @@ async fn serve_answers_calls_and_drains_on_sigterm() {
         .arg("serve")
         .env("TENEX_SIP_ADDR", addr.to_string())
         .env("TENEX_HTTP_ADDR", http.to_string())
+        .env("TENEX_DATA_DIR", common::scratch_dir("serve-data"))
         .env("TENEX_RTP_PORTS", format!("{}-{}", ports.first, ports.last))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

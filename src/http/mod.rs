@@ -1,6 +1,7 @@
 //! The HTTP side of a node: `fn app(state) -> Router`, served by `serve` on
-//! `TENEX_HTTP_ADDR`. Today: `GET /metrics`, the Prometheus text exposition of
-//! the node's call metrics (latency histograms, counters) and SIP engine gauges.
+//! `TENEX_HTTP_ADDR`: `GET /metrics`, the Prometheus text exposition of the
+//! node's call metrics (latency histograms, counters) and SIP engine gauges;
+//! and the voice API under `/api/v1/voice` ([`crate::api`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// The SIP engine's gauges, when the node runs one.
     pub engine: Option<StatsFn>,
+    /// The voice API, when the node serves it.
+    pub api: Option<crate::api::ApiState>,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -35,9 +38,14 @@ impl std::fmt::Debug for HttpState {
 
 /// The node's HTTP routes.
 pub fn app(state: HttpState) -> Router {
-    Router::new()
+    let api = state.api.clone();
+    let router = Router::new()
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state);
+    match api {
+        Some(api) => router.nest("/api/v1/voice", crate::api::router(api)),
+        None => router,
+    }
 }
 
 /// The Prometheus text format's content type.

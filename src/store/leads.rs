@@ -152,6 +152,26 @@ impl Store {
         Ok(row.into())
     }
 
+    /// `workspace`'s leads, newest first, at most `limit`, strictly after the
+    /// `(created_at, id)` position `after`.
+    pub async fn list_leads(
+        &self,
+        workspace: &str,
+        limit: u32,
+        after: Option<(i64, String)>,
+    ) -> StoreResult<Vec<Lead>> {
+        let (t, id) = after.unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM leads WHERE workspace_id = $1 \
+             AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let rows = on_db!(self, pool => sqlx::query_as::<_, LeadRow>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(workspace).bind(t).bind(id).bind(i64::from(limit))
+            .fetch_all(pool).await?);
+        Ok(rows.into_iter().map(Lead::from).collect())
+    }
+
     /// The lead `id` of `workspace`.
     pub async fn lead(&self, workspace: &str, id: &str) -> StoreResult<Lead> {
         let sql = format!("SELECT {COLUMNS} FROM leads WHERE workspace_id = $1 AND id = $2");

@@ -11,6 +11,7 @@
 //! by [`Store::open`].
 
 mod calendar;
+mod keys;
 mod knowledge;
 mod leads;
 mod workspaces;
@@ -26,6 +27,7 @@ use sqlx::sqlite::{
 pub use calendar::{
     Booking, BookingRequest, Calendar, MAX_SLOTS, MAX_WINDOW_DAYS, NewCalendar, Slot, WorkingHours,
 };
+pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
 pub use leads::{Lead, NewLead, is_e164};
 pub use workspaces::Workspace;
@@ -160,10 +162,10 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A new id: `prefix_` and 26 random base32 characters (130 bits).
+/// A new id: `prefix_` and 32 random base32 characters (160 bits).
 pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut bytes = [0u8; 26];
+    let mut bytes = [0u8; 32];
     // The OS RNG failing is not recoverable; fall back to the clock only so ids
     // stay unique-ish instead of panicking.
     if getrandom::fill(&mut bytes).is_err() {
@@ -172,7 +174,7 @@ pub fn new_id(prefix: &str) -> String {
             *b = t[i % 8] ^ (i as u8).wrapping_mul(37);
         }
     }
-    let mut id = String::with_capacity(prefix.len() + 27);
+    let mut id = String::with_capacity(prefix.len() + 33);
     id.push_str(prefix);
     id.push('_');
     id.extend(bytes.iter().map(|b| ALPHABET[(b & 31) as usize] as char));
@@ -188,7 +190,7 @@ mod tests {
         let a = new_id("lead");
         let b = new_id("lead");
         assert!(a.starts_with("lead_"));
-        assert_eq!(a.len(), 5 + 26);
+        assert_eq!(a.len(), 5 + 32);
         assert_ne!(a, b);
         assert!(
             a[5..]

@@ -1,0 +1,58 @@
+//! `/calendar-connectors`: the built-in calendar (working hours, time zone,
+//! slot length) and its bookings.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiJson, ApiState, Caller};
+use crate::store::{Calendar, NewCalendar, StoreError};
+
+pub(super) async fn create(
+    State(s): State<ApiState>,
+    caller: Caller,
+    ApiJson(cal): ApiJson<NewCalendar>,
+) -> Result<(StatusCode, Json<Calendar>), ApiError> {
+    let cal = s.store.create_calendar(&caller.workspace, &cal).await?;
+    Ok((StatusCode::CREATED, Json(cal)))
+}
+
+pub(super) async fn get(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Calendar>, ApiError> {
+    match s.store.calendar(&caller.workspace, &id).await {
+        Err(StoreError::NotFound) => Err(ApiError::not_found("calendar connector")),
+        other => Ok(Json(other?)),
+    }
+}
+
+pub(super) async fn bookings(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let cal = match s.store.calendar(&caller.workspace, &id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("calendar connector")),
+        other => other?,
+    };
+    let list = s.store.bookings(&caller.workspace, &cal.id).await?;
+    let data: Vec<Value> = list
+        .iter()
+        .map(|b| {
+            let t = |ms| {
+                jiff::Timestamp::from_millisecond(ms)
+                    .map(|t| cal.format(t))
+                    .ok()
+            };
+            json!({
+                "id": b.id, "start": t(b.start_ms), "end": t(b.end_ms),
+                "lead_id": b.lead_id, "call_id": b.call_id, "notes": b.notes,
+                "status": b.status,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "data": data, "timezone": cal.timezone })))
+}

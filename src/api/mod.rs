@@ -1,0 +1,79 @@
+//! The voice REST API under `/api/v1/voice`: bearer-key auth scoping every
+//! request to one workspace, JSON in and out, one error shape
+//! (`{"error": {"type", "message", "param"}}`), bodies up to 1 MiB.
+//!
+//! Resources so far: leads, knowledge documents and search, calendar
+//! connectors and their bookings.
+
+mod auth;
+mod calendars;
+mod error;
+mod extract;
+mod knowledge;
+mod leads;
+mod page;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use auth::{Caller, Limiter, RateLimit};
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiQuery};
+pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageQuery};
+
+use crate::store::Store;
+
+/// Largest request body.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What the API handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The database.
+    pub store: Store,
+    /// Requests allowed per key.
+    pub rate_limit: RateLimit,
+    limiter: auth::SharedLimiter,
+}
+
+impl ApiState {
+    /// State over `store` with the default rate limit.
+    pub fn new(store: Store) -> ApiState {
+        ApiState::with_rate_limit(store, RateLimit::default())
+    }
+
+    /// State over `store` allowing `rate_limit` per key.
+    pub fn with_rate_limit(store: Store, rate_limit: RateLimit) -> ApiState {
+        ApiState {
+            store,
+            rate_limit,
+            limiter: Arc::default(),
+        }
+    }
+}
+
+/// The API's routes, to be nested at `/api/v1/voice`.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/leads", post(leads::create).get(leads::list))
+        .route("/leads/{id}", get(leads::get))
+        .route("/knowledge", post(knowledge::create))
+        .route("/knowledge/search", get(knowledge::search))
+        .route("/knowledge/{id}", get(knowledge::get))
+        .route("/calendar-connectors", post(calendars::create))
+        .route("/calendar-connectors/{id}", get(calendars::get))
+        .route(
+            "/calendar-connectors/{id}/bookings",
+            get(calendars::bookings),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
