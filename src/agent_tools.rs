@@ -12,7 +12,7 @@ use tenex_actors::realtime::tools::ToolFuture;
 use tenex_actors::realtime::{ToolError, ToolHost, ToolHosts};
 use tenex_actors::sip::CallId;
 
-use crate::store::{BookingRequest, Store, StoreError};
+use crate::store::{BookingRequest, Calendar, Store, StoreError};
 
 /// Most knowledge snippets one `search_knowledge` returns to the model.
 pub const KNOWLEDGE_HITS: u32 = 3;
@@ -107,35 +107,27 @@ impl CallTools {
         }))
     }
 
-    fn calendar(&self) -> Result<&str, ToolError> {
-        self.on.calendar.as_deref().ok_or_else(|| {
-            ToolError::Failed(
+    /// The call's calendar, read once per tool call.
+    async fn calendar(&self) -> Result<Calendar, ToolError> {
+        let Some(id) = self.on.calendar.as_deref() else {
+            return Err(ToolError::Failed(
                 "no calendar is connected to this call; offer to have someone follow up".into(),
-            )
-        })
+            ));
+        };
+        self.on
+            .store
+            .calendar(&self.on.workspace, id)
+            .await
+            .map_err(store_error)
     }
 
     async fn check_availability(&self, args: &Value) -> Result<Value, ToolError> {
-        let calendar = self.calendar()?;
-        let cal = self
+        let cal = self.calendar().await?;
+        let (from, to) = (time_arg(&cal, args, "from")?, time_arg(&cal, args, "to")?);
+        let slots = self
             .on
             .store
-            .calendar(&self.on.workspace, calendar)
-            .await
-            .map_err(store_error)?;
-        let time = |name| {
-            let s = str_arg(args, name)?;
-            cal.parse_time(s).ok_or_else(|| {
-                ToolError::InvalidArguments(format!(
-                    "`{name}`: {s:?} is not an ISO 8601 time (e.g. 2030-01-07T09:00)"
-                ))
-            })
-        };
-        let (from, to) = (time("from")?, time("to")?);
-        let (cal, slots) = self
-            .on
-            .store
-            .availability(&self.on.workspace, &cal.id, from, to, Timestamp::now())
+            .availability_on(&cal, from, to, Timestamp::now())
             .await
             .map_err(store_error)?;
         let list: Vec<Value> = slots
@@ -151,19 +143,8 @@ impl CallTools {
     }
 
     async fn book_meeting(&self, args: &Value) -> Result<Value, ToolError> {
-        let calendar = self.calendar()?;
-        let cal = self
-            .on
-            .store
-            .calendar(&self.on.workspace, calendar)
-            .await
-            .map_err(store_error)?;
-        let start_text = str_arg(args, "start")?;
-        let start = cal.parse_time(start_text).ok_or_else(|| {
-            ToolError::InvalidArguments(format!(
-                "`start`: {start_text:?} is not an ISO 8601 time (e.g. 2030-01-07T09:00)"
-            ))
-        })?;
+        let cal = self.calendar().await?;
+        let start = time_arg(&cal, args, "start")?;
         let duration = args
             .get("duration_min")
             .and_then(Value::as_u64)
@@ -182,7 +163,7 @@ impl CallTools {
         let booking = self
             .on
             .store
-            .book(&self.on.workspace, &cal.id, &req, Timestamp::now())
+            .book_on(&self.on.workspace, &cal, &req, Timestamp::now())
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(m) => ToolError::Failed(format!(
@@ -190,15 +171,24 @@ impl CallTools {
                 )),
                 other => store_error(other),
             })?;
-        let t = |ms| Timestamp::from_millisecond(ms).map(|t| cal.format(t)).ok();
         Ok(json!({
             "booked": true,
             "booking_id": booking.id,
-            "start": t(booking.start_ms),
-            "end": t(booking.end_ms),
+            "start": cal.format_ms(booking.start_ms),
+            "end": cal.format_ms(booking.end_ms),
             "timezone": cal.timezone,
         }))
     }
+}
+
+/// The time argument `name`, read in `cal`'s time zone.
+fn time_arg(cal: &Calendar, args: &Value, name: &str) -> Result<Timestamp, ToolError> {
+    let s = str_arg(args, name)?;
+    cal.parse_time(s).ok_or_else(|| {
+        ToolError::InvalidArguments(format!(
+            "`{name}`: {s:?} is not an ISO 8601 time (e.g. 2030-01-07T09:00)"
+        ))
+    })
 }
 
 impl ToolHost for CallTools {

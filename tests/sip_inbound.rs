@@ -121,15 +121,7 @@ async fn case3_engine_hangs_up_first() {
         );
     }
     // Hang up once the caller has ACKed our answer.
-    assert!(
-        eventually(Duration::from_secs(10), || engine
-            .calls()
-            .last()
-            .is_some_and(|r| r.confirmations >= 1))
-        .await,
-        "{:?}",
-        engine.calls()
-    );
+    wait_confirmations(&engine, 1).await;
     let call = engine.active_calls()[0];
     assert!(engine.hangup(call));
     let run = sipp.await.expect("sipp task");
@@ -183,15 +175,7 @@ async fn case5_hold_and_unhold_by_reinvite_with_sip_info_dtmf() {
     assert!(done, "{:?}", engine.calls());
     // Hang up once the unhold's ACK is in: the dialog has settled five times
     // (the answer's ACK, two INFOs, two re-INVITE ACKs).
-    assert!(
-        eventually(Duration::from_secs(10), || engine
-            .calls()
-            .last()
-            .is_some_and(|r| r.confirmations >= 5))
-        .await,
-        "{:?}",
-        engine.calls()
-    );
+    wait_confirmations(&engine, 5).await;
     assert!(engine.hangup(engine.active_calls()[0]));
     let run = sipp.await.expect("sipp task");
     assert!(run.all_ok(1), "{run:?}");
@@ -295,5 +279,18 @@ async fn an_inbound_invite_gets_100_then_180_then_200_with_sdp() {
     assert_eq!(
         engine.calls().pop().expect("record").hung_up_by,
         Some(HungUpBy::Them)
+    );
+}
+
+/// Waits until the latest call's dialog has settled in its confirmed state `n` times.
+async fn wait_confirmations(engine: &SipEngine, n: u32) {
+    assert!(
+        eventually(Duration::from_secs(10), || engine
+            .calls()
+            .last()
+            .is_some_and(|r| r.confirmations >= n))
+        .await,
+        "{:?}",
+        engine.calls()
     );
 }

@@ -242,12 +242,14 @@ async fn rfc4733_key_presses_are_reported_once_and_can_be_sent() {
         DtmfGenerator::new(&DtmfTone::new(DtmfDigit::D5), tx.next_timestamp()).expect("gen");
     let mut body = [0u8; 4];
     let mut wire = [0u8; 64];
+    // A phone sends one event packet per 20 ms.
+    let mut ptime = tokio::time::interval(Duration::from_millis(20));
     while let Some(p) = generator.poll_packet(&mut body) {
+        ptime.tick().await;
         let n = tx
             .write_at(pt, p.marker, p.timestamp, &body, &mut wire)
             .expect("w");
         phone.send_to(&wire[..n], to).await.expect("send");
-        sleep(Duration::from_millis(20)).await;
     }
     let mut digits = Vec::new();
     while let Ok(Some(ev)) = timeout(Duration::from_millis(200), ev_rx.recv()).await {
@@ -411,7 +413,10 @@ async fn without_rtcp_mux_reports_come_from_the_next_port_and_count_losses() {
     // 30 packets with two sequence numbers skipped (lost on the way).
     let mut tx = RtpSender::new(Ssrc(0x1234), SeqNo(100), RtpTimestamp(0));
     let mut wire = [0u8; 200];
+    // Real-time packet spacing: the RTCP report covers a live stream.
+    let mut ptime = tokio::time::interval(Duration::from_millis(20));
     for i in 0..32 {
+        ptime.tick().await;
         let n = tx
             .write_media(PayloadType::PCMU, i == 0, &tone_frame(i), 160, &mut wire)
             .expect("rtp");
@@ -421,7 +426,6 @@ async fn without_rtcp_mux_reports_come_from_the_next_port_and_count_losses() {
                 .await
                 .expect("send");
         }
-        sleep(Duration::from_millis(20)).await;
     }
     // Skip reports sent while packets were still arriving; take the next one.
     let mut buf = [0u8; 2048];

@@ -42,13 +42,8 @@ pub(super) async fn bookings(
     let data: Vec<Value> = list
         .iter()
         .map(|b| {
-            let t = |ms| {
-                jiff::Timestamp::from_millisecond(ms)
-                    .map(|t| cal.format(t))
-                    .ok()
-            };
             json!({
-                "id": b.id, "start": t(b.start_ms), "end": t(b.end_ms),
+                "id": b.id, "start": cal.format_ms(b.start_ms), "end": cal.format_ms(b.end_ms),
                 "lead_id": b.lead_id, "call_id": b.call_id, "notes": b.notes,
                 "status": b.status,
             })

@@ -157,7 +157,7 @@ impl From<JsonRejection> for ApiError {
 /// The field a serde data error is about: the path before `": "` in axum's
 /// text (`Failed to deserialize the JSON body into the target type: phone:
 /// invalid type...`), or the name in "missing field `x`" / "unknown field `x`".
-fn field_of(text: &str) -> Option<String> {
+pub(super) fn field_of(text: &str) -> Option<String> {
     if let Some(i) = text.find("field `") {
         let rest = &text[i + 7..];
         return rest.find('`').map(|j| rest[..j].to_owned());

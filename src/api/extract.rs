@@ -33,11 +33,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map(|Query(v)| ApiQuery(v))
             .map_err(|e| {
                 let text = e.body_text();
-                let param = text
-                    .split_once("field `")
-                    .and_then(|(_, r)| r.split_once('`'))
-                    .map(|(f, _)| f.to_owned())
-                    .unwrap_or_else(|| "query".into());
+                let param = super::error::field_of(&text).unwrap_or_else(|| "query".into());
                 ApiError::invalid(param, text)
             })
     }

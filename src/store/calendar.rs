@@ -249,6 +249,11 @@ impl Calendar {
             .map(|z| z.timestamp())
     }
 
+    /// Formats Unix milliseconds as RFC 3339 in the calendar's time zone.
+    pub fn format_ms(&self, ms: i64) -> Option<String> {
+        Timestamp::from_millisecond(ms).ok().map(|t| self.format(t))
+    }
+
     /// Formats `t` as RFC 3339 in the calendar's time zone.
     pub fn format(&self, t: Timestamp) -> String {
         t.to_zoned(self.tz())
@@ -421,6 +426,18 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<(Calendar, Vec<Slot>)> {
         let cal = self.calendar(workspace, calendar).await?;
+        let slots = self.availability_on(&cal, from, to, now).await?;
+        Ok((cal, slots))
+    }
+
+    /// [`Store::availability`] of a calendar already read from `workspace`.
+    pub async fn availability_on(
+        &self,
+        cal: &Calendar,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Slot>> {
         if to <= from {
             return Err(StoreError::invalid("to", "must be after from"));
         }
@@ -435,8 +452,7 @@ impl Store {
              AND start_ms < $3 AND end_ms > $2")
             .bind(&cal.id).bind(from.as_millisecond()).bind(to.as_millisecond())
             .fetch_all(pool).await?);
-        let slots = cal.free_slots(from, to, now, &busy);
-        Ok((cal, slots))
+        Ok(cal.free_slots(from, to, now, &busy))
     }
 
     /// Books a meeting: inside working hours, not in the past, overlapping no
@@ -449,6 +465,17 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<Booking> {
         let cal = self.calendar(workspace, calendar).await?;
+        self.book_on(workspace, &cal, req, now).await
+    }
+
+    /// [`Store::book`] on a calendar already read from `workspace`.
+    pub async fn book_on(
+        &self,
+        workspace: &str,
+        cal: &Calendar,
+        req: &BookingRequest<'_>,
+        now: Timestamp,
+    ) -> StoreResult<Booking> {
         if !(5..=240).contains(&req.duration_min) {
             return Err(StoreError::invalid("duration_min", "5 to 240 minutes"));
         }
