@@ -4,6 +4,7 @@
 pub mod agent_tools;
 pub mod api;
 pub mod config;
+pub mod host;
 pub mod http;
 pub mod keys_cli;
 pub mod realtime_sim;

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use tenex_actors::call::AgentApp;
 use tenex_actors::media::PortRange;
 use tenex_actors::metrics::Metrics;
+use tenex_actors::realtime::{AgentConfig, NoTools, RealtimeEndpoint};
 use tenex_actors::sip::{
-    Credentials, DefaultRouter, OutboundTrunk, SipConfig, SipEngine, SipTransport, Trunk,
-    parse_source,
+    Credentials, OutboundTrunk, SipConfig, SipEngine, SipTransport, Trunk, parse_source,
 };
+
+use crate::host::{Apps, NumberRouter, lifecycle_writer};
+use crate::store::DbCalls;
 
 /// Options for `serve` (each also read from its environment variable).
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +44,16 @@ pub struct ServeArgs {
     /// Where the database is.
     #[command(flatten)]
     pub db: crate::config::DbArgs,
+    /// The Realtime API (the key is read from `OPENAI_API_KEY`).
+    #[arg(
+        long,
+        env = "TENEX_REALTIME_URL",
+        default_value = "wss://api.openai.com/v1/realtime"
+    )]
+    pub realtime_url: String,
+    /// Realtime model.
+    #[arg(long, env = "TENEX_REALTIME_MODEL", default_value = "gpt-realtime")]
+    pub realtime_model: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +133,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         )?,
         None => Vec::new(),
     };
+    let store = args.db.open().await.map_err(|e| format!("database: {e}"))?;
+    let recordings = args.db.data_dir.join("recordings");
+    std::fs::create_dir_all(&recordings)
+        .map_err(|e| format!("recordings directory {}: {e}", recordings.display()))?;
     let cfg = SipConfig {
         listen: args.sip_addr,
         advertised_ip: args.public_ip,
@@ -126,23 +144,41 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         max_calls: args.max_calls,
         echo_route: args.echo_route,
         trunks,
+        recordings: Some(recordings),
         ..SipConfig::default()
     };
-    let router = Arc::new(DefaultRouter {
+    let metrics = Arc::new(Metrics::default());
+    let endpoint = RealtimeEndpoint {
+        url: args.realtime_url.clone(),
+        api_key: std::env::var("OPENAI_API_KEY").unwrap_or_default(),
+    };
+    let base = AgentApp::new(
+        AgentConfig::default(),
+        endpoint,
+        Arc::new(NoTools),
+        metrics.clone(),
+        Arc::new(DbCalls(store.clone())),
+    );
+    let router = Arc::new(NumberRouter {
+        apps: Apps {
+            base: Arc::new(base),
+            store: store.clone(),
+            model: args.realtime_model.clone(),
+        },
         echo: cfg.echo_route,
     });
-    let engine = SipEngine::start(cfg, router)
+    let (sink, _writer) = lifecycle_writer(store.clone());
+    let engine = SipEngine::start_observed(cfg, router, Some(Arc::new(sink.clone())))
         .await
         .map_err(|e| e.to_string())?;
     let http = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .map_err(|e| format!("HTTP listen on {}: {e}", args.http_addr))?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
-    let store = args.db.open().await.map_err(|e| format!("database: {e}"))?;
     let app = crate::http::app(crate::http::HttpState {
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         engine: Some(Arc::new(engine.stats_reader())),
-        api: Some(crate::api::ApiState::new(store.clone())),
+        api: Some(crate::api::ApiState::new(store.clone()).with_engine(engine.handle())),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {
@@ -167,6 +203,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     engine.shutdown().await;
     let _ = stop_http.send(());
     let _ = http_task.await;
+    sink.flush().await;
     store.close().await;
     Ok(())
 }

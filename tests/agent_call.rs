@@ -260,6 +260,7 @@ async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
             from: None,
             ring_timeout: None,
             app: Some(rig.app.clone()),
+            id: None,
         })
         .await
         .expect("dial");

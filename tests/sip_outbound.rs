@@ -68,6 +68,7 @@ fn request(trunk: OutboundTrunk, ring: Option<Duration>) -> DialRequest {
         from: None,
         ring_timeout: ring,
         app: None,
+        id: None,
     }
 }
 
@@ -247,6 +248,7 @@ async fn case2_opus_call_between_engines() {
         from: None,
         ring_timeout: None,
         app: None,
+        id: None,
     };
     let DialResult::Answered { call } = caller.dial(req).await.expect("dial") else {
         panic!("not answered")

@@ -66,6 +66,7 @@ async fn an_engine_calls_another_engines_echo_route_and_hangs_up() {
             from: None,
             ring_timeout: None,
             app: None,
+            id: None,
         };
         let result = caller.dial(req).await.expect("dial");
         let DialResult::Answered { call } = result else {
@@ -127,6 +128,7 @@ async fn an_unknown_number_is_404_rejected() {
         from: None,
         ring_timeout: None,
         app: None,
+        id: None,
     };
     let result = caller.dial(req).await.expect("dial");
     assert!(

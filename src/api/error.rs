@@ -109,6 +109,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `r`, with a missing row answered as "no such `what`" (404).
+pub(super) fn found<T>(r: Result<T, StoreError>, what: &str) -> Result<T, ApiError> {
+    match r {
+        Err(StoreError::NotFound) => Err(ApiError::not_found(what)),
+        other => Ok(other?),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {

@@ -6,7 +6,10 @@ use axum::http::StatusCode;
 
 use super::page::{Page, PageQuery, page};
 use super::{ApiError, ApiJson, ApiQuery, ApiState, Caller};
-use crate::store::{Lead, NewLead, StoreError};
+use serde_json::Value;
+
+use super::error::found;
+use crate::store::{Lead, NewLead};
 
 pub(super) async fn create(
     State(s): State<ApiState>,
@@ -21,11 +24,12 @@ pub(super) async fn get(
     State(s): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Lead>, ApiError> {
-    match s.store.lead(&caller.workspace, &id).await {
-        Err(StoreError::NotFound) => Err(ApiError::not_found("lead")),
-        other => Ok(Json(other?)),
-    }
+) -> Result<Json<Value>, ApiError> {
+    let lead = found(s.store.lead(&caller.workspace, &id).await, "lead")?;
+    let history = s.store.qualification_history(&lead.id).await?;
+    let mut v = serde_json::to_value(&lead).map_err(ApiError::internal)?;
+    v["qualification_history"] = Value::Array(history);
+    Ok(Json(v))
 }
 
 pub(super) async fn list(

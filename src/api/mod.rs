@@ -2,15 +2,19 @@
 //! request to one workspace, JSON in and out, one error shape
 //! (`{"error": {"type", "message", "param"}}`), bodies up to 1 MiB.
 //!
-//! Resources so far: leads, knowledge documents and search, calendar
+//! Resources so far: agents and voice profiles, numbers, calls (filters,
+//! transcript, hang-up), leads, knowledge documents and search, calendar
 //! connectors and their bookings.
 
+mod agents;
 mod auth;
 mod calendars;
+mod calls;
 mod error;
 mod extract;
 mod knowledge;
 mod leads;
+mod numbers;
 mod page;
 
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use tenex_actors::sip::EngineHandle;
 
 pub use auth::{Caller, Limiter, RateLimit};
 pub use error::ApiError;
@@ -37,6 +42,9 @@ pub struct ApiState {
     /// Requests allowed per key.
     pub rate_limit: RateLimit,
     limiter: auth::SharedLimiter,
+    /// The SIP engine, for hanging up and placing calls (`None` in tests of
+    /// the API alone).
+    pub engine: Option<EngineHandle>,
 }
 
 impl ApiState {
@@ -51,13 +59,32 @@ impl ApiState {
             store,
             rate_limit,
             limiter: Arc::default(),
+            engine: None,
         }
+    }
+
+    /// This state, controlling calls on `engine`.
+    pub fn with_engine(mut self, engine: EngineHandle) -> ApiState {
+        self.engine = Some(engine);
+        self
     }
 }
 
 /// The API's routes, to be nested at `/api/v1/voice`.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/agents", post(agents::create).get(agents::list))
+        .route("/agents/{id}", get(agents::get).patch(agents::update))
+        .route(
+            "/agents/{id}/voice-profile",
+            get(agents::voice_profile).put(agents::set_voice_profile),
+        )
+        .route("/numbers", post(numbers::create).get(numbers::list))
+        .route("/numbers/{id}", get(numbers::get).delete(numbers::delete))
+        .route("/calls", get(calls::list))
+        .route("/calls/{id}", get(calls::get))
+        .route("/calls/{id}/transcript", get(calls::transcript))
+        .route("/calls/{id}/hangup", post(calls::hangup))
         .route("/leads", post(leads::create).get(leads::list))
         .route("/leads/{id}", get(leads::get))
         .route("/knowledge", post(knowledge::create))

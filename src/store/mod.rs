@@ -10,10 +10,13 @@
 //! Migrations are embedded (`migrations/sqlite`, `migrations/postgres`) and run
 //! by [`Store::open`].
 
+mod agents;
 mod calendar;
+mod calls;
 mod keys;
 mod knowledge;
 mod leads;
+mod numbers;
 mod workspaces;
 
 use std::str::FromStr;
@@ -24,12 +27,21 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use agents::{
+    Agent, AgentPatch, AudioPreference, MAX_DURATION_RANGE, NewAgent, TurnDetection, VOICES,
+    VoiceProfile,
+};
 pub use calendar::{
     Booking, BookingRequest, Calendar, MAX_SLOTS, MAX_WINDOW_DAYS, NewCalendar, Slot, WorkingHours,
+};
+pub use calls::{
+    Call, CallBinding, CallFilter, DbCalls, OUTCOMES, STATUSES, ToolCallRow, TranscriptLine,
+    call_key,
 };
 pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
 pub use leads::{Lead, NewLead, is_e164};
+pub use numbers::{NewNumber, Number, RoutedNumber};
 pub use workspaces::Workspace;
 
 /// Why a store operation failed.

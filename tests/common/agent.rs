@@ -12,7 +12,7 @@ use tenex_actors::call::{AgentApp, CallEvent, LiveCall, MemoryStore, StoredCall}
 use tenex_actors::metrics::Metrics;
 use tenex_actors::realtime::{AgentConfig, BridgeEvent, RealtimeEndpoint, Speaker};
 use tenex_actors::sip::{
-    CallApp, CallRecord, CallRouter, IncomingCall, Route, SipConfig, SipEngine,
+    CallApp, CallRecord, CallRouter, IncomingCall, Route, RouteFuture, SipConfig, SipEngine,
 };
 use tenex_media::g711::G711Law;
 use tenex_voice::agent_tools::StoreTools;
@@ -117,7 +117,7 @@ pub async fn seed_workspace(dir: &std::path::Path) -> Workspace {
 struct AgentRouter(Arc<dyn CallApp>);
 
 impl CallRouter for AgentRouter {
-    fn route(&self, call: &IncomingCall) -> Route {
+    fn route<'a>(&'a self, call: &'a IncomingCall) -> RouteFuture<'a> {
         match call.user.as_deref() {
             Some("qualify") => Route::Agent {
                 answer_after: Duration::ZERO,
@@ -125,6 +125,7 @@ impl CallRouter for AgentRouter {
             },
             _ => Route::NotFound,
         }
+        .ready()
     }
 }
 

@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::time::Duration;
 
 use tenex_actors::media::PortRange;
-use tenex_actors::sip::{CallRouter, IncomingCall, Route, SipConfig, SipEngine};
+use tenex_actors::sip::{CallRouter, IncomingCall, Route, RouteFuture, SipConfig, SipEngine};
 use tenex_media::g711::G711Law;
 
 pub mod agent;
+pub mod api;
 pub mod db;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -25,7 +26,7 @@ pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub struct TestRouter;
 
 impl CallRouter for TestRouter {
-    fn route(&self, call: &IncomingCall) -> Route {
+    fn route<'a>(&'a self, call: &'a IncomingCall) -> RouteFuture<'a> {
         match call.user.as_deref() {
             Some("echo") => Route::Echo {
                 answer_after: Duration::ZERO,
@@ -35,6 +36,7 @@ impl CallRouter for TestRouter {
             },
             _ => Route::NotFound,
         }
+        .ready()
     }
 }
 

@@ -2,6 +2,8 @@
 //! happened, which the transcript publisher and the CRM writer read by cursor (so
 //! a restarted reader resumes where its sink says it stopped, and nothing is lost).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use crate::realtime::{BridgeEvent, Segment, Speaker, Verdict};
@@ -79,21 +81,32 @@ pub struct ToolRecord {
     pub failed: bool,
 }
 
-/// Where a call's durable data goes (the embedded store; the database-backed one
-/// implements the same interface).
+/// A store write or read in progress.
+pub type StoreFuture<'a, T = ()> =
+    Pin<Box<dyn Future<Output = Result<T, StoreFailure>> + Send + 'a>>;
+
+/// A store operation failed (the reader fails and is restarted; it resumes at
+/// its cursor, so the write is retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("call store: {0}")]
+pub struct StoreFailure(pub String);
+
+/// Where a call's durable data goes (in memory for tests, the database in the
+/// engine). Every write is idempotent: a restarted reader may repeat the last one.
 pub trait CallStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores a final transcript segment (kept ordered by start time).
-    fn segment(&self, call: CallId, seg: Segment);
-    /// Stores a tool call.
-    fn tool_call(&self, call: CallId, tool: ToolRecord);
+    /// Stores a final transcript segment (kept ordered by start time; one per
+    /// item and speaker).
+    fn segment(&self, call: CallId, seg: Segment) -> StoreFuture<'_>;
+    /// Stores the tool call logged at `seq` in the call's event log.
+    fn tool_call(&self, call: CallId, seq: u64, tool: ToolRecord) -> StoreFuture<'_>;
     /// Stores the verdict (written back to the lead's CRM record).
-    fn verdict(&self, call: CallId, verdict: Verdict);
+    fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_>;
     /// Stores the summary.
-    fn summary(&self, call: CallId, summary: String);
+    fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_>;
     /// How far `reader` got in the call's event log.
-    fn cursor(&self, call: CallId, reader: &str) -> u64;
+    fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64>;
     /// Records how far `reader` got.
-    fn set_cursor(&self, call: CallId, reader: &str, cursor: u64);
+    fn set_cursor(&self, call: CallId, reader: &'static str, cursor: u64) -> StoreFuture<'_>;
 }
 
 /// What is stored for one call.
@@ -108,6 +121,7 @@ pub struct StoredCall {
     /// The summary.
     pub summary: Option<String>,
     cursors: Vec<(String, u64)>,
+    tool_seqs: Vec<u64>,
 }
 
 impl StoredCall {
@@ -136,8 +150,9 @@ impl MemoryStore {
     }
 }
 
-impl CallStore for MemoryStore {
-    fn segment(&self, call: CallId, seg: Segment) {
+impl MemoryStore {
+    /// Adds a segment in start order, once per item and speaker.
+    pub fn add_segment(&self, call: CallId, seg: Segment) {
         self.with(call, |c| {
             if c.segments
                 .iter()
@@ -149,16 +164,8 @@ impl CallStore for MemoryStore {
             c.segments.insert(pos, seg);
         });
     }
-    fn tool_call(&self, call: CallId, tool: ToolRecord) {
-        self.with(call, |c| c.tools.push(tool));
-    }
-    fn verdict(&self, call: CallId, verdict: Verdict) {
-        self.with(call, |c| c.verdict = Some(verdict));
-    }
-    fn summary(&self, call: CallId, summary: String) {
-        self.with(call, |c| c.summary = Some(summary));
-    }
-    fn cursor(&self, call: CallId, reader: &str) -> u64 {
+
+    fn cursor_of(&self, call: CallId, reader: &str) -> u64 {
         self.calls
             .lock()
             .ok()
@@ -168,12 +175,44 @@ impl CallStore for MemoryStore {
             })
             .unwrap_or(0)
     }
-    fn set_cursor(&self, call: CallId, reader: &str, cursor: u64) {
+}
+
+fn done<'a, T: Send + 'a>(v: T) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(Ok(v)))
+}
+
+impl CallStore for MemoryStore {
+    fn segment(&self, call: CallId, seg: Segment) -> StoreFuture<'_> {
+        self.add_segment(call, seg);
+        done(())
+    }
+    fn tool_call(&self, call: CallId, seq: u64, tool: ToolRecord) -> StoreFuture<'_> {
+        self.with(call, |c| {
+            if !c.tool_seqs.contains(&seq) {
+                c.tool_seqs.push(seq);
+                c.tools.push(tool);
+            }
+        });
+        done(())
+    }
+    fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_> {
+        self.with(call, |c| c.verdict = Some(verdict));
+        done(())
+    }
+    fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {
+        self.with(call, |c| c.summary = Some(summary));
+        done(())
+    }
+    fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64> {
+        done(self.cursor_of(call, reader))
+    }
+    fn set_cursor(&self, call: CallId, reader: &'static str, cursor: u64) -> StoreFuture<'_> {
         self.with(call, |c| {
             match c.cursors.iter_mut().find(|(r, _)| r == reader) {
                 Some(e) => e.1 = cursor,
                 None => c.cursors.push((reader.to_owned(), cursor)),
             }
         });
+        done(())
     }
 }

@@ -16,13 +16,15 @@ use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorRef};
 
-pub use log::{CallEvent, CallStore, EventLog, MemoryStore, StoredCall, ToolRecord};
+pub use log::{
+    CallEvent, CallStore, EventLog, MemoryStore, StoreFailure, StoreFuture, StoredCall, ToolRecord,
+};
 pub use readers::{Reader, ReaderArgs, ReaderKind, ReaderMsg};
 pub use supervisor::{BridgeActor, BridgeMsg, CallMsg, CallSupervisor, Child};
 
 use crate::metrics::Metrics;
 use crate::realtime::{AgentConfig, RealtimeEndpoint, ToolHosts};
-use crate::sip::{BridgedCall, CallApp, CallId};
+use crate::sip::{BridgedCall, CallApp, CallId, CallTag};
 
 /// A live call's tree.
 #[derive(Debug, Clone)]
@@ -43,6 +45,7 @@ pub struct AgentApp {
     metrics: Arc<Metrics>,
     store: Arc<dyn CallStore>,
     live: Arc<Mutex<HashMap<CallId, LiveCall>>>,
+    tag: Option<CallTag>,
 }
 
 impl AgentApp {
@@ -61,6 +64,7 @@ impl AgentApp {
             metrics,
             store,
             live: Arc::default(),
+            tag: None,
         }
     }
 
@@ -74,7 +78,14 @@ impl AgentApp {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
             live: self.live.clone(),
+            tag: None,
         }
+    }
+
+    /// This app, tagging the records of the calls it takes with `tag`.
+    pub fn tagged(mut self, tag: CallTag) -> AgentApp {
+        self.tag = Some(tag);
+        self
     }
 
     /// The live call with this id.
@@ -92,6 +103,10 @@ impl AgentApp {
 }
 
 impl CallApp for AgentApp {
+    fn tag(&self) -> Option<CallTag> {
+        self.tag.clone()
+    }
+
     fn start(&self, call: BridgedCall) {
         let log = Arc::new(EventLog::default());
         let args = supervisor::CallArgs {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::log::{CallEvent, CallStore, EventLog, ToolRecord};
+use super::log::{CallEvent, CallStore, EventLog, StoreFailure, ToolRecord};
 use crate::realtime::BridgeEvent;
 use crate::sip::CallId;
 
@@ -79,32 +79,32 @@ impl Actor for Reader {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ReaderMsg::Crash => Err("reader crashed on request".into()),
-            ReaderMsg::Poll => {
-                poll(s);
-                Ok(())
-            }
+            ReaderMsg::Poll => Ok(poll(s).await?),
             ReaderMsg::Drain(reply) => {
-                poll(s);
+                let polled = poll(s).await;
                 let _ = reply.send(());
-                Ok(())
+                Ok(polled?)
             }
         }
     }
 }
 
-fn poll(s: &ReaderArgs) {
+async fn poll(s: &ReaderArgs) -> Result<(), StoreFailure> {
     let name = s.kind.name();
-    let cursor = s.store.cursor(s.call, name);
+    let cursor = s.store.cursor(s.call, name).await?;
     for (seq, ev) in s.log.since(cursor) {
-        write(s, &ev);
-        s.store.set_cursor(s.call, name, seq);
+        write(s, seq, ev).await?;
+        s.store.set_cursor(s.call, name, seq).await?;
     }
+    Ok(())
 }
 
-fn write(s: &ReaderArgs, ev: &CallEvent) {
-    let CallEvent::Bridge(ev) = ev else { return };
+async fn write(s: &ReaderArgs, seq: u64, ev: CallEvent) -> Result<(), StoreFailure> {
+    let CallEvent::Bridge(ev) = ev else {
+        return Ok(());
+    };
     match (s.kind, ev) {
-        (ReaderKind::Transcript, BridgeEvent::Segment(seg)) => s.store.segment(s.call, seg.clone()),
+        (ReaderKind::Transcript, BridgeEvent::Segment(seg)) => s.store.segment(s.call, seg).await,
         (
             ReaderKind::Transcript,
             BridgeEvent::ToolCall {
@@ -113,17 +113,22 @@ fn write(s: &ReaderArgs, ev: &CallEvent) {
                 output,
                 failed,
             },
-        ) => s.store.tool_call(
-            s.call,
-            ToolRecord {
-                name: name.clone(),
-                arguments: arguments.clone(),
-                output: output.clone(),
-                failed: *failed,
-            },
-        ),
-        (ReaderKind::Crm, BridgeEvent::Verdict(v)) => s.store.verdict(s.call, v.clone()),
-        (ReaderKind::Crm, BridgeEvent::Summary(text)) => s.store.summary(s.call, text.clone()),
-        _ => {}
+        ) => {
+            s.store
+                .tool_call(
+                    s.call,
+                    seq,
+                    ToolRecord {
+                        name,
+                        arguments,
+                        output,
+                        failed,
+                    },
+                )
+                .await
+        }
+        (ReaderKind::Crm, BridgeEvent::Verdict(v)) => s.store.verdict(s.call, v).await,
+        (ReaderKind::Crm, BridgeEvent::Summary(text)) => s.store.summary(s.call, text).await,
+        _ => Ok(()),
     }
 }

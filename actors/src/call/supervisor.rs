@@ -165,6 +165,8 @@ pub enum CallMsg {
     RestartBridge,
     /// Give up on the agent: hang up with outcome `failed`.
     GiveUp,
+    /// The agent's longest call is over: hang up (cause `max-duration`).
+    MaxDuration,
     /// Wrap up and stop.
     Finish,
     /// Fault injection (tests, chaos drills): make a child fail.
@@ -340,6 +342,9 @@ impl Actor for CallSupervisor {
             outbound: args.outbound,
         }));
         state.bridge = Some(bridge);
+        if let Some(limit) = args.agent.max_duration {
+            myself.send_after(limit, || CallMsg::MaxDuration);
+        }
         Ok(state)
     }
 
@@ -384,6 +389,12 @@ impl Actor for CallSupervisor {
             CallMsg::GiveUp => {
                 s.handle
                     .hangup_with(CallOutcome::Failed, "realtime-unavailable");
+            }
+            CallMsg::MaxDuration => {
+                if !s.ended {
+                    tracing::info!(call = %s.id, "longest call reached: hanging up");
+                    s.handle.hangup_with(CallOutcome::Completed, "max-duration");
+                }
             }
             CallMsg::Finish => {
                 if s.finishing {

@@ -66,6 +66,8 @@ pub struct AgentConfig {
     pub greeting: Option<String>,
     /// Instructions for the end-of-call summary.
     pub summary_instructions: String,
+    /// Hang up (cause `max-duration`) when the call has lasted this long.
+    pub max_duration: Option<std::time::Duration>,
 }
 
 impl Default for AgentConfig {
@@ -94,6 +96,7 @@ impl Default for AgentConfig {
             summary_instructions: "Summarise this phone call in two or three sentences for \
                 the sales team: who the lead is, what they need, and the agreed next step."
                 .into(),
+            max_duration: None,
         }
     }
 }

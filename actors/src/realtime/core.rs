@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn out_of_order_transcriptions_land_where_they_were_spoken() {
-        use crate::call::{CallStore, MemoryStore};
+        use crate::call::MemoryStore;
         use crate::sip::CallId;
         let mut core = BridgeCore::new(
             AgentConfig {
@@ -858,7 +858,7 @@ mod tests {
         let call = CallId(1);
         for o in sends(&mut core) {
             if let Output::Event(BridgeEvent::Segment(seg)) = o {
-                store.segment(call, seg);
+                store.add_segment(call, seg);
             }
         }
         let stored = store.get(call).expect("segments");

@@ -97,6 +97,11 @@ pub(crate) fn hand_over(
 pub trait CallApp: Send + Sync + std::fmt::Debug + 'static {
     /// A call was answered; its media runs in bridge mode.
     fn start(&self, call: BridgedCall);
+
+    /// The tag put on the records of calls this app takes.
+    fn tag(&self) -> Option<super::record::CallTag> {
+        None
+    }
 }
 
 /// What the SIP leg reports about a bridged call (control only; audio is in the rings).

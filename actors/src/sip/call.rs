@@ -281,10 +281,7 @@ impl CallCtx {
         }
         self.media.command(MediaCommand::Direction(neg.direction));
         let held = neg.direction != sdp::Direction::SendRecv;
-        self.shared.registry.update(self.id(), |r| {
-            r.held |= held;
-            r.on_hold = held;
-        });
+        self.shared.registry.mark_hold(self.id(), held);
         self.local = local;
         self.negotiated = neg;
         self.last_sdp = answer.sdp;

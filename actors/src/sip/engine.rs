@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::config::{SipConfig, SipTransport};
 use super::inbound;
 use super::outbound::{self, DialError, DialRequest, DialResult};
-use super::record::{CallId, CallRecord};
+use super::record::{CallId, CallObserver, CallRecord};
 use super::registry::{CallControl, EngineCounters, EngineStats, Registry};
 use super::router::CallRouter;
 use super::security::{Allowlist, LogThrottle, RateLimiter};
@@ -104,6 +104,15 @@ impl std::fmt::Debug for SipEngine {
 impl SipEngine {
     /// Starts listening (UDP and TCP on the same port) and serving calls.
     pub async fn start(cfg: SipConfig, router: Arc<dyn CallRouter>) -> Result<SipEngine, SipError> {
+        SipEngine::start_observed(cfg, router, None).await
+    }
+
+    /// Like [`SipEngine::start`], telling `observer` about every call's lifecycle.
+    pub async fn start_observed(
+        cfg: SipConfig,
+        router: Arc<dyn CallRouter>,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Result<SipEngine, SipError> {
         let token = CancellationToken::new();
         let public_ip = match (cfg.advertised_ip, cfg.listen.ip()) {
             (Some(ip), _) => ip,
@@ -146,7 +155,7 @@ impl SipEngine {
             .map_err(|e| SipError::Stack(e.to_string()))?;
         transport.add_transport(tcp.into());
 
-        let registry = Registry::new(cfg.max_calls, cfg.history);
+        let registry = Registry::new(cfg.max_calls, cfg.history, observer);
         let limiter = Arc::new(Mutex::new(RateLimiter::new(
             cfg.rate_limit_per_sec,
             cfg.rate_limit_burst,
@@ -211,6 +220,12 @@ impl SipEngine {
         })
     }
 
+    /// An id for a call about to be placed with [`DialRequest::id`], so the host
+    /// can store the call before the INVITE goes out.
+    pub fn reserve_id(&self) -> CallId {
+        self.shared.registry.reserve_id()
+    }
+
     /// The listening address (UDP and TCP).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
@@ -271,11 +286,53 @@ impl SipEngine {
         outbound::dial(self.shared.clone(), req).await
     }
 
+    /// A handle for controlling calls from elsewhere (the API): it outlives
+    /// borrows of the engine.
+    pub fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Stops listening and hangs up nothing: call tasks end with their dialogs.
     pub async fn shutdown(self) {
         self.token.cancel();
         self.requests.abort();
         let _ = self.serve.await;
+    }
+}
+
+/// Controls calls of a running engine (cheap to clone).
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineHandle")
+    }
+}
+
+impl EngineHandle {
+    /// Hangs a call up; false if there is no such call.
+    pub fn hangup(&self, call: CallId) -> bool {
+        self.shared.registry.control(call, CallControl::Hangup)
+    }
+
+    /// See [`SipEngine::reserve_id`].
+    pub fn reserve_id(&self) -> CallId {
+        self.shared.registry.reserve_id()
+    }
+
+    /// See [`SipEngine::dial`].
+    pub async fn dial(&self, req: DialRequest) -> Result<DialResult, DialError> {
+        outbound::dial(self.shared.clone(), req).await
+    }
+
+    /// See [`SipEngine::stats`].
+    pub fn stats(&self) -> EngineStats {
+        stats_of(&self.shared)
     }
 }
 

@@ -74,7 +74,7 @@ pub(crate) async fn handle_invite(
         source,
         transport,
     };
-    let (answer_after, app) = match shared.router.route(&call) {
+    let (answer_after, app) = match shared.router.route(&call).await {
         Route::NotFound => {
             EngineCounters::bump(&counters.not_found);
             return reject(tx, StatusCode::NotFound, None).await;
@@ -87,7 +87,7 @@ pub(crate) async fn handle_invite(
 
     let id = shared.registry.next_id();
     let sip_call_id = header(tx.original.call_id_header().map(|h| h.value().to_string()));
-    let record = CallRecord::new(
+    let mut record = CallRecord::new(
         id,
         sip_call_id,
         Direction::Inbound,
@@ -96,6 +96,7 @@ pub(crate) async fn handle_invite(
         source,
         transport,
     );
+    record.tag = app.as_ref().and_then(|a| a.tag());
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let Some(guard) = shared.registry.admit(record, control_tx) else {
         EngineCounters::bump(&counters.unavailable);

@@ -38,11 +38,11 @@ mod security;
 
 pub use bridged::{BridgedCall, CallApp, CallHandle, LegEvent};
 pub use config::{Credentials, OutboundTrunk, SipConfig, SipTransport, Trunk};
-pub use engine::{SipEngine, SipError};
+pub use engine::{EngineHandle, SipEngine, SipError};
 pub use info::parse_info_dtmf;
 pub use outbound::{DialError, DialRequest, DialResult};
 pub use outcome::CallOutcome;
-pub use record::{CallId, CallRecord, Direction, HungUpBy};
+pub use record::{CallChange, CallId, CallObserver, CallRecord, CallTag, Direction, HungUpBy};
 pub use registry::{EngineCounters, EngineStats};
-pub use router::{CallRouter, DefaultRouter, IncomingCall, Route};
+pub use router::{CallRouter, DefaultRouter, IncomingCall, Route, RouteFuture};
 pub use security::{Allowlist, parse_source};

@@ -36,6 +36,9 @@ pub struct DialRequest {
     /// Bridge the answered call to this app (the agent speaks first); `None`
     /// echoes the callee's audio (line checks).
     pub app: Option<Arc<dyn CallApp>>,
+    /// The call's id, reserved with [`SipEngine::reserve_id`](super::SipEngine::reserve_id);
+    /// a fresh one when `None`.
+    pub id: Option<CallId>,
 }
 
 /// How a dial attempt ended.
@@ -95,8 +98,8 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         req.to, trunk.host, trunk.port
     );
 
-    let id = shared.registry.next_id();
-    let record = CallRecord::new(
+    let id = req.id.unwrap_or_else(|| shared.registry.next_id());
+    let mut record = CallRecord::new(
         id,
         String::new(),
         Direction::Outbound,
@@ -105,6 +108,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         target,
         trunk.transport,
     );
+    record.tag = req.app.as_ref().and_then(|a| a.tag());
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let guard = shared
         .registry

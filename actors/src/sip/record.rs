@@ -1,6 +1,8 @@
 //! What we remember about each call.
 
+use std::any::Any;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tenex_media::dtmf::DtmfDigit;
@@ -13,10 +15,68 @@ use super::outcome::CallOutcome;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(pub u64);
 
+impl std::str::FromStr for CallId {
+    type Err = ();
+
+    /// Parses the [`Display`](std::fmt::Display) form, `call_` and 16 hex digits.
+    fn from_str(s: &str) -> Result<CallId, ()> {
+        let hex = s.strip_prefix("call_").ok_or(())?;
+        if hex.len() != 16 {
+            return Err(());
+        }
+        u64::from_str_radix(hex, 16).map(CallId).map_err(drop)
+    }
+}
+
 impl std::fmt::Display for CallId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "call_{:016x}", self.0)
     }
+}
+
+/// Who a call belongs to, as the host sees it (workspace, agent, lead, ...):
+/// set by the [`CallApp`](super::CallApp) that takes the call, opaque to the SIP
+/// leg, handed back with every [`CallChange`].
+#[derive(Clone)]
+pub struct CallTag(pub Arc<dyn Any + Send + Sync>);
+
+impl CallTag {
+    /// Tags with `value`.
+    pub fn new<T: Any + Send + Sync>(value: T) -> CallTag {
+        CallTag(Arc::new(value))
+    }
+
+    /// The value, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for CallTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallTag(..)")
+    }
+}
+
+/// What just happened to a call, for a [`CallObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallChange {
+    /// Admitted: an inbound call starts ringing, an outbound INVITE goes out.
+    Started,
+    /// Answered; media runs.
+    Answered,
+    /// Put on hold (`true`) or taken off it (`false`) by a re-INVITE.
+    Hold(bool),
+    /// Ended; the record is final.
+    Ended,
+}
+
+/// Told about every call's lifecycle, in order per call, with the record as it
+/// is after the change. Called on the call's task: it must not block (hand the
+/// record to a bounded queue).
+pub trait CallObserver: Send + Sync + 'static {
+    /// `record` changed by `change`.
+    fn observe(&self, record: &CallRecord, change: CallChange);
 }
 
 /// Which way a call went.
@@ -90,6 +150,8 @@ pub struct CallRecord {
     pub on_hold: bool,
     /// The call's stereo WAV recording (caller left, agent right), when recorded.
     pub recording: Option<std::path::PathBuf>,
+    /// The host's tag, from the app that took the call.
+    pub tag: Option<CallTag>,
 }
 
 impl CallRecord {
@@ -127,6 +189,7 @@ impl CallRecord {
             held: false,
             on_hold: false,
             recording: None,
+            tag: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
-use super::record::{CallId, CallRecord};
+use super::record::{CallChange, CallId, CallObserver, CallRecord};
 use tenex_media::dtmf::DtmfDigit;
 
 /// Control commands queued per call.
@@ -94,7 +94,22 @@ pub(crate) struct Registry {
     history: usize,
     draining: AtomicBool,
     next_id: AtomicU64,
+    observer: Option<Arc<dyn CallObserver>>,
     pub(crate) counters: EngineCounters,
+}
+
+/// Where call ids start: random per engine start, so ids stay unique across
+/// restarts and nodes sharing a database (then they count up).
+fn first_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    // Leave room to count up without wrapping.
+    h.finish() >> 2
 }
 
 /// Removes the call from the registry when dropped (normally or by a panicking task).
@@ -127,15 +142,27 @@ impl Drop for CallGuard {
 }
 
 impl Registry {
-    pub(crate) fn new(max_calls: usize, history: usize) -> Arc<Registry> {
+    pub(crate) fn new(
+        max_calls: usize,
+        history: usize,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Arc<Registry> {
         Arc::new(Registry {
             inner: Mutex::new(Inner::default()),
             max_calls,
             history,
             draining: AtomicBool::new(false),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(first_id()),
+            observer,
             counters: EngineCounters::default(),
         })
+    }
+
+    /// Tells the observer, outside the registry's lock.
+    fn notify(&self, record: Option<CallRecord>, change: CallChange) {
+        if let (Some(o), Some(r)) = (&self.observer, record) {
+            o.observe(&r, change);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -172,6 +199,7 @@ impl Registry {
             return None;
         }
         let id = record.id;
+        let seen = self.observer.as_ref().map(|_| record.clone());
         inner.active.insert(
             id,
             ActiveCall {
@@ -180,6 +208,8 @@ impl Registry {
                 media: None,
             },
         );
+        drop(inner);
+        self.notify(seen, CallChange::Started);
         Some(CallGuard {
             registry: self.clone(),
             id,
@@ -216,12 +246,37 @@ impl Registry {
         ))
     }
 
+    /// Updates a live record and tells the observer about `change`.
+    fn change(&self, call: CallId, change: CallChange, f: impl FnOnce(&mut CallRecord)) {
+        let seen = self.lock().active.get_mut(&call).map(|c| {
+            f(&mut c.record);
+            c.record.clone()
+        });
+        self.notify(seen, change);
+    }
+
     /// Records that a call was answered with `codec` on our RTP `port`.
     pub(crate) fn mark_answered(&self, call: CallId, codec: tenex_media::sdp::Codec, port: u16) {
-        self.update(call, |r| {
+        self.change(call, CallChange::Answered, |r| {
             r.codec = Some(codec);
             r.rtp_port = Some(port);
             r.answered_at = Some(std::time::SystemTime::now());
+        });
+    }
+
+    /// Records a hold change from a re-INVITE (told only when it changes).
+    pub(crate) fn mark_hold(&self, call: CallId, held: bool) {
+        let was = self
+            .lock()
+            .active
+            .get(&call)
+            .is_some_and(|c| c.record.on_hold);
+        if was == held {
+            return;
+        }
+        self.change(call, CallChange::Hold(held), |r| {
+            r.held |= held;
+            r.on_hold = held;
         });
     }
 
@@ -241,12 +296,24 @@ impl Registry {
 
     fn finish(&self, call: CallId) {
         let mut inner = self.lock();
-        if let Some(c) = inner.active.remove(&call) {
-            inner.history.push_back(c.record);
-            while inner.history.len() > self.history {
-                inner.history.pop_front();
-            }
+        let Some(mut c) = inner.active.remove(&call) else {
+            return;
+        };
+        if c.record.ended_at.is_none() {
+            c.record.ended_at = Some(std::time::SystemTime::now());
         }
+        let seen = self.observer.as_ref().map(|_| c.record.clone());
+        inner.history.push_back(c.record);
+        while inner.history.len() > self.history {
+            inner.history.pop_front();
+        }
+        drop(inner);
+        self.notify(seen, CallChange::Ended);
+    }
+
+    /// Reserves an id for a call about to be placed.
+    pub(crate) fn reserve_id(&self) -> CallId {
+        self.next_id()
     }
 
     /// Live and recent records, oldest first.

@@ -1,6 +1,8 @@
 //! Which inbound calls go where.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use super::config::SipTransport;
@@ -39,10 +41,22 @@ pub enum Route {
     NotFound,
 }
 
-/// Decides routes. Implemented by the engine's host (numbers → agents later).
+/// A route being decided (the host may look the number up in its database).
+pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = Route> + Send + 'a>>;
+
+impl Route {
+    /// This route, decided already.
+    pub fn ready<'a>(self) -> RouteFuture<'a> {
+        Box::pin(std::future::ready(self))
+    }
+}
+
+/// Decides routes. Implemented by the engine's host (numbers and sessions → agents).
+/// The INVITE waits for the answer; its retransmissions are absorbed by the
+/// transaction meanwhile.
 pub trait CallRouter: Send + Sync + 'static {
     /// The route for this call.
-    fn route(&self, call: &IncomingCall) -> Route;
+    fn route<'a>(&'a self, call: &'a IncomingCall) -> RouteFuture<'a>;
 }
 
 /// The built-in routes: `echo` (when enabled) answers at once; anything else is 404.
@@ -53,12 +67,13 @@ pub struct DefaultRouter {
 }
 
 impl CallRouter for DefaultRouter {
-    fn route(&self, call: &IncomingCall) -> Route {
+    fn route<'a>(&'a self, call: &'a IncomingCall) -> RouteFuture<'a> {
         match call.user.as_deref() {
             Some("echo") if self.echo => Route::Echo {
                 answer_after: Duration::ZERO,
             },
             _ => Route::NotFound,
         }
+        .ready()
     }
 }

@@ -1,0 +1,298 @@
+//! What the engine's host does for calls: routes inbound calls by the dialled
+//! number to the number's agent (with the caller's lead record when the caller
+//! is a known lead), and writes every bound call's lifecycle to the store.
+//!
+//! The SIP engine knows nothing of workspaces: the host tags each call it hands
+//! to an agent with a [`CallBinding`], and the engine gives the tag back with
+//! every lifecycle change ([`CallSink`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tenex_actors::call::AgentApp;
+use tenex_actors::sip::{
+    CallChange, CallObserver, CallRecord, CallRouter, CallTag, IncomingCall, Route, RouteFuture,
+};
+use tokio::sync::mpsc;
+
+use crate::agent_tools::StoreTools;
+use crate::store::{Agent, CallBinding, Lead, Store, StoreResult};
+
+/// Lifecycle changes waiting for the database writer. Three or four per call;
+/// when full (the database stalled for a long time) a change is dropped and
+/// logged, and the call's next change (each carries the whole record) repairs it.
+pub const LIFECYCLE_QUEUE: usize = 4096;
+
+/// The lead as text for the agent's instructions.
+pub fn lead_context(lead: &Lead) -> String {
+    let mut s = format!("Name: {}\nPhone: {}", lead.name, lead.phone);
+    if let Some(c) = &lead.company {
+        s.push_str(&format!("\nCompany: {c}"));
+    }
+    if let Some(e) = &lead.email {
+        s.push_str(&format!("\nEmail: {e}"));
+    }
+    if let Some(tz) = &lead.timezone {
+        s.push_str(&format!("\nTime zone: {tz}"));
+    }
+    for (k, v) in &lead.custom {
+        s.push_str(&format!("\n{k}: {v}"));
+    }
+    s
+}
+
+/// What one call runs: the agent, the objective, the lead and calendar.
+#[derive(Debug, Clone)]
+pub struct CallPlan {
+    /// The workspace.
+    pub workspace: String,
+    /// The agent as it is now (copied into the call).
+    pub agent: Agent,
+    /// The objective as given.
+    pub objective: String,
+    /// The lead.
+    pub lead: Option<Lead>,
+    /// Calendar for bookings.
+    pub calendar: Option<String>,
+    /// Campaign, session and number the call came through.
+    pub batch_id: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Number.
+    pub number_id: Option<String>,
+}
+
+/// Makes the app for planned calls: an [`AgentApp`] sharing the node's
+/// endpoint, metrics and live-call table, with the store's tools and the
+/// call's binding as its tag.
+#[derive(Debug, Clone)]
+pub struct Apps {
+    /// The node's base app.
+    pub base: Arc<AgentApp>,
+    /// The database.
+    pub store: Store,
+    /// Realtime model.
+    pub model: String,
+}
+
+impl Apps {
+    /// The app that runs `plan`'s call.
+    pub fn app(&self, plan: &CallPlan) -> AgentApp {
+        let config = plan.agent.config(
+            &self.model,
+            &plan.objective,
+            plan.lead.as_ref().map(lead_context).unwrap_or_default(),
+        );
+        let binding = CallBinding {
+            workspace: plan.workspace.clone(),
+            agent_id: Some(plan.agent.id.clone()),
+            lead_id: plan.lead.as_ref().map(|l| l.id.clone()),
+            batch_id: plan.batch_id.clone(),
+            session_id: plan.session_id.clone(),
+            number_id: plan.number_id.clone(),
+            objective: plan.objective.clone(),
+            agent_config: json!({
+                "agent_id": plan.agent.id,
+                "name": plan.agent.name,
+                "model": config.model,
+                "system_prompt": config.system_prompt,
+                "objective": config.objective,
+                "lead_context": config.lead_context,
+                "tools": config.tools,
+                "greeting": config.greeting,
+                "max_duration_s": plan.agent.max_duration_s,
+                "voice_profile": plan.agent.voice_profile,
+                "agent_updated_at": plan.agent.updated_at,
+            }),
+        };
+        let tools = StoreTools {
+            store: self.store.clone(),
+            workspace: plan.workspace.clone(),
+            lead: binding.lead_id.clone(),
+            calendar: plan.calendar.clone(),
+        };
+        self.base
+            .with(config, Arc::new(tools))
+            .tagged(CallTag::new(binding))
+    }
+}
+
+/// Routes inbound calls: `echo` (when on), else the dialled number's agent;
+/// unknown numbers get 404.
+#[derive(Debug, Clone)]
+pub struct NumberRouter {
+    /// Makes the apps.
+    pub apps: Apps,
+    /// Whether the `echo` route answers.
+    pub echo: bool,
+}
+
+impl NumberRouter {
+    async fn plan(&self, call: &IncomingCall) -> StoreResult<Option<CallPlan>> {
+        let store = &self.apps.store;
+        let Some(dialled) = call.user.as_deref() else {
+            return Ok(None);
+        };
+        let Some(routed) = store.route_number(dialled).await? else {
+            return Ok(None);
+        };
+        let ws = routed.workspace_id;
+        let n = routed.number;
+        let agent = store.agent(&ws, &n.agent_id).await?;
+        let caller = uri_user(&call.from);
+        let lead = match caller {
+            Some(phone) => store.lead_by_phone(&ws, &normalize(phone)).await?,
+            None => None,
+        };
+        Ok(Some(CallPlan {
+            workspace: ws,
+            agent,
+            objective: n.objective,
+            lead,
+            calendar: n.calendar_connector_id,
+            batch_id: None,
+            session_id: None,
+            number_id: Some(n.id),
+        }))
+    }
+}
+
+impl CallRouter for NumberRouter {
+    fn route<'a>(&'a self, call: &'a IncomingCall) -> RouteFuture<'a> {
+        Box::pin(async move {
+            if self.echo && call.user.as_deref() == Some("echo") {
+                return Route::Echo {
+                    answer_after: Duration::ZERO,
+                };
+            }
+            match self.plan(call).await {
+                Ok(Some(plan)) => Route::Agent {
+                    answer_after: Duration::ZERO,
+                    app: Arc::new(self.apps.app(&plan)),
+                },
+                Ok(None) => Route::NotFound,
+                Err(e) => {
+                    // Without the database we cannot tell whose call this is.
+                    tracing::error!(error = %e, "routing lookup failed");
+                    Route::NotFound
+                }
+            }
+        })
+    }
+}
+
+/// The user part of a SIP/tel URI in a From or To value.
+pub fn uri_user(value: &str) -> Option<&str> {
+    let start = ["sip:", "sips:", "tel:"]
+        .iter()
+        .filter_map(|p| value.find(p).map(|i| i + p.len()))
+        .min()?;
+    let rest = &value[start..];
+    let end = rest.find(['@', ';', '>', '?']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|u| !u.is_empty())
+}
+
+/// `+` added to a digits-only number.
+fn normalize(n: &str) -> String {
+    if !n.starts_with('+') && n.bytes().all(|b| b.is_ascii_digit()) {
+        format!("+{n}")
+    } else {
+        n.to_owned()
+    }
+}
+
+enum Lifecycle {
+    Change(Box<CallRecord>, CallChange),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The engine's [`CallObserver`]: hands bound calls' changes to the writer.
+#[derive(Debug, Clone)]
+pub struct CallSink {
+    tx: mpsc::Sender<Lifecycle>,
+}
+
+impl std::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lifecycle")
+    }
+}
+
+impl CallSink {
+    /// Waits until every change queued before this call is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Lifecycle::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl CallObserver for CallSink {
+    fn observe(&self, record: &CallRecord, change: CallChange) {
+        if record
+            .tag
+            .as_ref()
+            .and_then(|t| t.get::<CallBinding>())
+            .is_none()
+        {
+            return;
+        }
+        let change_of = Lifecycle::Change(Box::new(record.clone()), change);
+        if self.tx.try_send(change_of).is_err() {
+            tracing::error!(call = %record.id, ?change, "call lifecycle queue full: change dropped");
+        }
+    }
+}
+
+/// Starts the writer of call lifecycle changes; returns the engine's observer.
+/// The writer ends when every [`CallSink`] is dropped and the queue is drained.
+pub fn lifecycle_writer(store: Store) -> (CallSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Lifecycle>(LIFECYCLE_QUEUE);
+    let task = tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            let (record, change) = match item {
+                Lifecycle::Change(r, c) => (r, c),
+                Lifecycle::Flush(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+            };
+            let Some(binding) = record.tag.as_ref().and_then(|t| t.get::<CallBinding>()) else {
+                continue;
+            };
+            // A few quick retries ride out a busy database; then give up on this
+            // change (the next one carries the whole record again).
+            for attempt in 0..3u32 {
+                match store.record_call(binding, &record, change).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(call = %record.id, error = %e, attempt, "writing call failed");
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                    }
+                }
+            }
+        }
+    });
+    (CallSink { tx }, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_users() {
+        assert_eq!(
+            uri_user("\"Ada\" <sip:+14155550123@10.0.0.1:5060>;tag=1"),
+            Some("+14155550123")
+        );
+        assert_eq!(uri_user("<sip:echo@127.0.0.1>"), Some("echo"));
+        assert_eq!(uri_user("tel:+4930123;phone-context=x"), Some("+4930123"));
+        assert_eq!(uri_user("<sip:@host>"), None);
+        assert_eq!(uri_user("garbage"), None);
+        assert_eq!(normalize("4930123"), "+4930123");
+        assert_eq!(normalize("+4930123"), "+4930123");
+    }
+}

@@ -1,0 +1,569 @@
+//! Calls: one row per call attempt that belongs to a workspace, kept up to date
+//! from the SIP engine's lifecycle ([`CallBinding`] is the tag the engine
+//! carries for us), plus what the call tree writes through [`DbCalls`]: the
+//! transcript, tool calls, verdict (and the lead's qualification history) and
+//! summary.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+use tenex_actors::call::{CallStore, StoreFailure, StoreFuture, ToolRecord};
+use tenex_actors::realtime::{Segment, Speaker, Verdict};
+use tenex_actors::sip::{CallChange, CallId, CallOutcome, CallRecord, Direction, HungUpBy};
+
+use super::{Store, StoreError, StoreResult, now_ms, on_db};
+
+/// Who a call belongs to and what it runs: the engine carries it on the call's
+/// record (as its `CallTag`) so lifecycle changes land in the right row.
+#[derive(Debug, Clone, Default)]
+pub struct CallBinding {
+    /// The workspace.
+    pub workspace: String,
+    /// The agent.
+    pub agent_id: Option<String>,
+    /// The lead.
+    pub lead_id: Option<String>,
+    /// The campaign.
+    pub batch_id: Option<String>,
+    /// The session that provisioned it.
+    pub session_id: Option<String>,
+    /// The number that was dialled (inbound).
+    pub number_id: Option<String>,
+    /// The objective as given (a template name or text).
+    pub objective: String,
+    /// The exact agent configuration the call runs with (JSON).
+    pub agent_config: Value,
+}
+
+/// Outcomes at the API edge.
+pub const OUTCOMES: &[&str] = &[
+    "qualified",
+    "unqualified",
+    "no-answer",
+    "busy",
+    "voicemail",
+    "failed",
+    "canceled",
+];
+
+/// Call states at the API edge.
+pub const STATUSES: &[&str] = &["queued", "ringing", "in-progress", "on-hold", "ended"];
+
+/// A stored call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Call {
+    /// `call_…`.
+    pub id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// `queued`, `ringing`, `in-progress`, `on-hold`, `ended`.
+    pub status: String,
+    /// One of [`OUTCOMES`] once ended.
+    pub outcome: Option<String>,
+    /// The SIP leg's own outcome (`completed`, `busy`, `no-answer`, `rejected`,
+    /// `failed`, `canceled`).
+    pub sip_outcome: Option<String>,
+    /// Final SIP status of a failed attempt.
+    pub final_status: Option<i64>,
+    /// Why it ended when not a plain hang-up (`max-duration`, `media-timeout`, ...).
+    pub hangup_cause: Option<String>,
+    /// `us` or `them`.
+    pub hung_up_by: Option<String>,
+    /// Caller (From URI).
+    pub from: String,
+    /// Callee (To URI).
+    pub to: String,
+    /// Agent.
+    pub agent_id: Option<String>,
+    /// Lead.
+    pub lead_id: Option<String>,
+    /// Campaign.
+    pub batch_id: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Number dialled.
+    pub number_id: Option<String>,
+    /// Objective as given.
+    pub objective: String,
+    /// The agent configuration the call ran with.
+    pub agent_config: Value,
+    /// Negotiated codec.
+    pub codec: Option<String>,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Answered (Unix ms).
+    pub answered_at: Option<i64>,
+    /// Ended (Unix ms).
+    pub ended_at: Option<i64>,
+    /// From answer to end, ms.
+    pub duration_ms: Option<i64>,
+    /// End-of-call summary.
+    pub summary: Option<String>,
+    /// The qualification verdict.
+    pub verdict: Option<Value>,
+    /// Where the recording file is (server side).
+    #[serde(skip)]
+    pub recording_path: Option<String>,
+    /// `none`, `ready`, `deleted`, `expired`.
+    pub recording_state: String,
+}
+
+/// One transcript line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct TranscriptLine {
+    /// `caller` or `agent`.
+    pub speaker: String,
+    /// What was said.
+    pub text: String,
+    /// Start, ms from answer.
+    pub start_ms: i64,
+    /// End, ms from answer.
+    pub end_ms: i64,
+}
+
+/// A stored tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ToolCallRow {
+    /// Position in the call's event log.
+    pub seq: i64,
+    /// Tool.
+    pub name: String,
+    /// Arguments (JSON text).
+    pub arguments: String,
+    /// Output (JSON text).
+    pub output: String,
+    /// 1 when it failed.
+    pub failed: i64,
+}
+
+/// `GET /calls` filters.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    /// Lead.
+    pub lead_id: Option<String>,
+    /// Agent.
+    pub agent_id: Option<String>,
+    /// Campaign.
+    pub batch_id: Option<String>,
+    /// `inbound` / `outbound`.
+    pub direction: Option<String>,
+    /// One of [`OUTCOMES`].
+    pub outcome: Option<String>,
+    /// One of [`STATUSES`].
+    pub status: Option<String>,
+    /// Created at or after (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Created before (Unix ms).
+    pub to_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CallRow {
+    id: String,
+    direction: String,
+    status: String,
+    outcome: Option<String>,
+    sip_outcome: Option<String>,
+    final_status: Option<i64>,
+    hangup_cause: Option<String>,
+    hung_up_by: Option<String>,
+    from_uri: String,
+    to_uri: String,
+    agent_id: Option<String>,
+    lead_id: Option<String>,
+    batch_id: Option<String>,
+    session_id: Option<String>,
+    number_id: Option<String>,
+    objective: String,
+    agent_config: String,
+    codec: Option<String>,
+    created_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    duration_ms: Option<i64>,
+    summary: Option<String>,
+    verdict: Option<String>,
+    recording_path: Option<String>,
+    recording_state: String,
+}
+
+impl From<CallRow> for Call {
+    fn from(r: CallRow) -> Call {
+        Call {
+            id: r.id,
+            direction: r.direction,
+            status: r.status,
+            outcome: r.outcome,
+            sip_outcome: r.sip_outcome,
+            final_status: r.final_status,
+            hangup_cause: r.hangup_cause,
+            hung_up_by: r.hung_up_by,
+            from: r.from_uri,
+            to: r.to_uri,
+            agent_id: r.agent_id,
+            lead_id: r.lead_id,
+            batch_id: r.batch_id,
+            session_id: r.session_id,
+            number_id: r.number_id,
+            objective: r.objective,
+            agent_config: serde_json::from_str(&r.agent_config).unwrap_or(Value::Null),
+            codec: r.codec,
+            created_at: r.created_at,
+            answered_at: r.answered_at,
+            ended_at: r.ended_at,
+            duration_ms: r.duration_ms,
+            summary: r.summary,
+            verdict: r.verdict.and_then(|v| serde_json::from_str(&v).ok()),
+            recording_path: r.recording_path,
+            recording_state: r.recording_state,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, direction, status, outcome, sip_outcome, final_status, hangup_cause, \
+    hung_up_by, from_uri, to_uri, agent_id, lead_id, batch_id, session_id, number_id, objective, \
+    agent_config, codec, created_at, answered_at, ended_at, duration_ms, summary, verdict, \
+    recording_path, recording_state";
+
+/// The API outcome from the SIP outcome and the verdict (`qualified` 1/0/NULL).
+const SET_OUTCOME: &str = "UPDATE calls SET outcome = CASE \
+    WHEN sip_outcome IS NULL THEN NULL \
+    WHEN hangup_cause = 'voicemail' THEN 'voicemail' \
+    WHEN sip_outcome = 'completed' AND qualified = 1 THEN 'qualified' \
+    WHEN sip_outcome = 'completed' THEN 'unqualified' \
+    WHEN answered_at IS NOT NULL AND qualified IS NOT NULL THEN \
+        CASE WHEN qualified = 1 THEN 'qualified' ELSE 'unqualified' END \
+    WHEN sip_outcome IN ('busy', 'no-answer', 'canceled') THEN sip_outcome \
+    ELSE 'failed' END \
+    WHERE id = $1";
+
+fn ms(t: Option<SystemTime>) -> Option<i64> {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+}
+
+fn status_of(change: CallChange) -> &'static str {
+    match change {
+        CallChange::Started => "ringing",
+        CallChange::Answered | CallChange::Hold(false) => "in-progress",
+        CallChange::Hold(true) => "on-hold",
+        CallChange::Ended => "ended",
+    }
+}
+
+fn speaker(s: Speaker) -> &'static str {
+    match s {
+        Speaker::Caller => "caller",
+        Speaker::Agent => "agent",
+    }
+}
+
+fn json_text(v: &impl Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// An engine call id as stored.
+pub fn call_key(id: CallId) -> String {
+    id.to_string()
+}
+
+impl Store {
+    /// Stores a call about to be placed (status `queued`), so it can be returned
+    /// before the INVITE goes out.
+    pub async fn queue_call(&self, id: CallId, binding: &CallBinding, to: &str) -> StoreResult<()> {
+        let sql = "INSERT INTO calls (id, workspace_id, direction, status, from_uri, to_uri, \
+                   agent_id, lead_id, batch_id, session_id, number_id, objective, agent_config, \
+                   created_at) VALUES ($1, $2, 'outbound', 'queued', '', $3, $4, $5, $6, $7, $8, \
+                   $9, $10, $11)";
+        on_db!(self, pool => sqlx::query(sql)
+            .bind(call_key(id)).bind(&binding.workspace).bind(to)
+            .bind(&binding.agent_id).bind(&binding.lead_id).bind(&binding.batch_id)
+            .bind(&binding.session_id).bind(&binding.number_id).bind(&binding.objective)
+            .bind(binding.agent_config.to_string()).bind(now_ms())
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Writes what the engine reports about a bound call (in order per call).
+    pub async fn record_call(
+        &self,
+        binding: &CallBinding,
+        r: &CallRecord,
+        change: CallChange,
+    ) -> StoreResult<()> {
+        let id = call_key(r.id);
+        let answered = ms(r.answered_at);
+        let ended = ms(r.ended_at);
+        let duration = answered.zip(ended).map(|(a, e)| (e - a).max(0));
+        let sip_outcome = (change == CallChange::Ended)
+            .then(|| r.outcome.unwrap_or(CallOutcome::Completed).as_str());
+        let recording = r
+            .recording
+            .as_ref()
+            .filter(|_| change == CallChange::Ended)
+            .map(|p| p.to_string_lossy().into_owned());
+        let sql = "INSERT INTO calls (id, workspace_id, direction, status, from_uri, to_uri, \
+            agent_id, lead_id, batch_id, session_id, number_id, objective, agent_config, codec, \
+            created_at, answered_at, ended_at, duration_ms, sip_outcome, final_status, \
+            hangup_cause, hung_up_by, recording_path, recording_state) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+            $18, $19, $20, $21, $22, $23, $24) \
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+            from_uri = excluded.from_uri, to_uri = excluded.to_uri, codec = excluded.codec, \
+            answered_at = excluded.answered_at, ended_at = excluded.ended_at, \
+            duration_ms = excluded.duration_ms, sip_outcome = excluded.sip_outcome, \
+            final_status = excluded.final_status, hangup_cause = excluded.hangup_cause, \
+            hung_up_by = excluded.hung_up_by, \
+            recording_path = COALESCE(excluded.recording_path, calls.recording_path), \
+            recording_state = CASE WHEN excluded.recording_path IS NOT NULL THEN 'ready' \
+                ELSE calls.recording_state END";
+        on_db!(self, pool => sqlx::query(sql)
+            .bind(&id).bind(&binding.workspace)
+            .bind(match r.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound" })
+            .bind(status_of(change)).bind(&r.from).bind(&r.to)
+            .bind(&binding.agent_id).bind(&binding.lead_id).bind(&binding.batch_id)
+            .bind(&binding.session_id).bind(&binding.number_id).bind(&binding.objective)
+            .bind(binding.agent_config.to_string())
+            .bind(r.codec.map(|c| c.encoding_name().to_owned()))
+            .bind(ms(Some(r.started_at)).unwrap_or_else(now_ms)).bind(answered).bind(ended)
+            .bind(duration).bind(sip_outcome).bind(r.final_status.map(i64::from))
+            .bind(r.hangup_cause)
+            .bind(r.hung_up_by.map(|b| match b { HungUpBy::Us => "us", HungUpBy::Them => "them" }))
+            .bind(&recording)
+            .bind(if recording.is_some() { "ready" } else { "none" })
+            .execute(pool).await?.rows_affected());
+        if change == CallChange::Ended {
+            on_db!(self, pool => sqlx::query(SET_OUTCOME).bind(&id).execute(pool).await?.rows_affected());
+        }
+        Ok(())
+    }
+
+    /// Marks a queued call that could not be placed at all as failed.
+    pub async fn fail_queued_call(&self, id: CallId, cause: &str) -> StoreResult<()> {
+        let sql = "UPDATE calls SET status = 'ended', sip_outcome = 'failed', outcome = 'failed', \
+                   hangup_cause = $1, ended_at = $2 WHERE id = $3 AND status = 'queued'";
+        on_db!(self, pool => sqlx::query(sql).bind(cause).bind(now_ms()).bind(call_key(id))
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The call `id` of `workspace`.
+    pub async fn call(&self, workspace: &str, id: &str) -> StoreResult<Call> {
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE workspace_id = $1 AND id = $2");
+        on_db!(self, pool => sqlx::query_as::<_, CallRow>(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(workspace).bind(id).fetch_optional(pool).await?)
+        .map(Call::from)
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// `workspace`'s calls matching `f`, newest first, after `(created_at, id)`.
+    pub async fn list_calls(
+        &self,
+        workspace: &str,
+        f: &CallFilter,
+        limit: u32,
+        after: Option<(i64, String)>,
+    ) -> StoreResult<Vec<Call>> {
+        enum Arg<'a> {
+            S(&'a str),
+            I(i64),
+        }
+        let (t, after_id) = after.unwrap_or((i64::MAX, String::new()));
+        let mut args = vec![Arg::S(workspace), Arg::I(t), Arg::S(&after_id)];
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM calls WHERE workspace_id = $1 \
+             AND (created_at < $2 OR (created_at = $2 AND id < $3))"
+        );
+        let text = [
+            ("lead_id", &f.lead_id),
+            ("agent_id", &f.agent_id),
+            ("batch_id", &f.batch_id),
+            ("direction", &f.direction),
+            ("outcome", &f.outcome),
+            ("status", &f.status),
+        ];
+        for (col, v) in text {
+            if let Some(v) = v {
+                args.push(Arg::S(v));
+                sql.push_str(&format!(" AND {col} = ${}", args.len()));
+            }
+        }
+        for (cmp, v) in [(">=", f.from_ms), ("<", f.to_ms)] {
+            if let Some(v) = v {
+                args.push(Arg::I(v));
+                sql.push_str(&format!(" AND created_at {cmp} ${}", args.len()));
+            }
+        }
+        args.push(Arg::I(i64::from(limit)));
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ${}",
+            args.len()
+        ));
+        let rows = on_db!(self, pool => {
+            let mut q = sqlx::query_as::<_, CallRow>(sqlx::AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::S(s) => q.bind(*s),
+                    Arg::I(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(Call::from).collect())
+    }
+
+    /// The call's transcript in spoken order.
+    pub async fn transcript(&self, call: &str) -> StoreResult<Vec<TranscriptLine>> {
+        let sql = "SELECT speaker, text, start_ms, end_ms FROM call_segments WHERE call_id = $1 \
+                   ORDER BY start_ms, end_ms, speaker";
+        Ok(
+            on_db!(self, pool => sqlx::query_as::<_, TranscriptLine>(sql)
+            .bind(call).fetch_all(pool).await?),
+        )
+    }
+
+    /// The call's tool calls in order.
+    pub async fn tool_calls(&self, call: &str) -> StoreResult<Vec<ToolCallRow>> {
+        let sql = "SELECT seq, name, arguments, output, failed FROM call_tools WHERE call_id = $1 \
+                   ORDER BY seq";
+        Ok(on_db!(self, pool => sqlx::query_as::<_, ToolCallRow>(sql)
+            .bind(call).fetch_all(pool).await?))
+    }
+
+    /// The verdicts calls wrote to the lead, oldest first.
+    pub async fn qualification_history(&self, lead: &str) -> StoreResult<Vec<Value>> {
+        let sql = "SELECT call_id, verdict, created_at FROM lead_qualifications \
+                   WHERE lead_id = $1 ORDER BY created_at, call_id";
+        let rows: Vec<(String, String, i64)> = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(lead).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(call_id, verdict, at)| {
+                serde_json::json!({
+                    "call_id": call_id,
+                    "verdict": serde_json::from_str::<Value>(&verdict).unwrap_or(Value::Null),
+                    "created_at": at,
+                })
+            })
+            .collect())
+    }
+
+    async fn write_segment(&self, call: &str, seg: &Segment) -> StoreResult<()> {
+        let sql = "INSERT INTO call_segments (call_id, item_id, speaker, text, start_ms, end_ms) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+        on_db!(self, pool => sqlx::query(sql)
+            .bind(call).bind(&seg.item_id).bind(speaker(seg.speaker)).bind(&seg.text)
+            .bind(seg.start_ms as i64).bind(seg.end_ms as i64)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn write_tool(&self, call: &str, seq: u64, t: &ToolRecord) -> StoreResult<()> {
+        let sql = "INSERT INTO call_tools (call_id, seq, name, arguments, output, failed) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+        on_db!(self, pool => sqlx::query(sql)
+            .bind(call).bind(seq as i64).bind(&t.name).bind(&t.arguments).bind(&t.output)
+            .bind(i64::from(t.failed))
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn write_verdict(&self, call: &str, v: &Verdict) -> StoreResult<()> {
+        let text = json_text(v);
+        let qualified = i64::from(v.qualified);
+        let set = "UPDATE calls SET verdict = $1, qualified = $2 WHERE id = $3";
+        on_db!(self, pool => sqlx::query(set).bind(&text).bind(qualified).bind(call)
+            .execute(pool).await?.rows_affected());
+        on_db!(self, pool => sqlx::query(SET_OUTCOME).bind(call).execute(pool).await?.rows_affected());
+        let history = "INSERT INTO lead_qualifications \
+            (lead_id, call_id, qualified, score, verdict, created_at) \
+            SELECT lead_id, id, $1, $2, $3, $4 FROM calls WHERE id = $5 AND lead_id IS NOT NULL \
+            ON CONFLICT DO NOTHING";
+        on_db!(self, pool => sqlx::query(history)
+            .bind(qualified).bind(i64::from(v.score)).bind(&text).bind(now_ms()).bind(call)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn write_summary(&self, call: &str, summary: &str) -> StoreResult<()> {
+        let sql = "UPDATE calls SET summary = $1 WHERE id = $2";
+        on_db!(self, pool => sqlx::query(sql).bind(summary).bind(call)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn read_cursor(&self, call: &str, reader: &str) -> StoreResult<u64> {
+        let sql = "SELECT cursor FROM call_cursors WHERE call_id = $1 AND reader = $2";
+        let n: Option<i64> = on_db!(self, pool => sqlx::query_scalar(sql)
+            .bind(call).bind(reader).fetch_optional(pool).await?);
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn write_cursor(&self, call: &str, reader: &str, cursor: u64) -> StoreResult<()> {
+        let sql = "INSERT INTO call_cursors (call_id, reader, cursor) VALUES ($1, $2, $3) \
+                   ON CONFLICT (call_id, reader) DO UPDATE SET cursor = excluded.cursor";
+        on_db!(self, pool => sqlx::query(sql).bind(call).bind(reader).bind(cursor as i64)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+}
+
+/// The call tree's [`CallStore`] on the database.
+#[derive(Debug, Clone)]
+pub struct DbCalls(pub Store);
+
+fn failure(e: StoreError) -> StoreFailure {
+    StoreFailure(e.to_string())
+}
+
+impl CallStore for DbCalls {
+    fn segment(&self, call: CallId, seg: Segment) -> StoreFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .write_segment(&call_key(call), &seg)
+                .await
+                .map_err(failure)
+        })
+    }
+    fn tool_call(&self, call: CallId, seq: u64, tool: ToolRecord) -> StoreFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .write_tool(&call_key(call), seq, &tool)
+                .await
+                .map_err(failure)
+        })
+    }
+    fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .write_verdict(&call_key(call), &verdict)
+                .await
+                .map_err(failure)
+        })
+    }
+    fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .write_summary(&call_key(call), &summary)
+                .await
+                .map_err(failure)
+        })
+    }
+    fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            self.0
+                .read_cursor(&call_key(call), reader)
+                .await
+                .map_err(failure)
+        })
+    }
+    fn set_cursor(&self, call: CallId, reader: &'static str, cursor: u64) -> StoreFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .write_cursor(&call_key(call), reader, cursor)
+                .await
+                .map_err(failure)
+        })
+    }
+}

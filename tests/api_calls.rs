@@ -1,0 +1,668 @@
+//! The voice API's agents, voice profiles, numbers and calls through
+//! `app(state).oneshot(...)`, on SQLite and on Postgres: validation (422 naming
+//! the field), conflicts (409), workspace scoping (another workspace's id is a
+//! 404 like a missing one), call filters, pagination while calls are inserted,
+//! transcripts, tool calls and the lead's qualification history.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::api::{Api, UNLIMITED, api_on, assert_error};
+use serde_json::{Value, json};
+use tenex_actors::call::{CallStore, ToolRecord};
+use tenex_actors::realtime::{Segment, Speaker, Verdict};
+use tenex_actors::sip::{
+    CallChange, CallId, CallOutcome, CallRecord, Direction, HungUpBy, SipTransport,
+};
+use tenex_voice::store::{CallBinding, DbCalls, Store};
+
+async fn apis(name: &str) -> Vec<Api> {
+    let mut out = Vec::new();
+    for store in common::db::backends(name).await {
+        out.push(api_on(store, UNLIMITED, None).await);
+    }
+    out
+}
+
+fn agent_body(name: &str) -> Value {
+    json!({"name": name, "system_prompt": "You are Ada, calling from Tenex.",
+           "objective_templates": {"qualify_for_demo": "Qualify the lead for a product demo."}})
+}
+
+async fn ws_of(store: &Store, name: &str) -> String {
+    store.workspace_by_name(name).await.expect("workspace").id
+}
+
+#[tokio::test]
+async fn agents_and_voice_profiles() {
+    for api in apis("api-agents").await {
+        let (st, _, a) = api
+            .call("POST", "/agents", Some(&api.a), Some(agent_body("Ada")))
+            .await;
+        assert_eq!(st, 201, "{a}");
+        let id = a["id"].as_str().expect("id").to_owned();
+        assert!(id.starts_with("agent_"));
+        assert_eq!(a["voice_profile"]["voice"], "marin");
+        assert_eq!(a["voice_profile"]["turn_detection"]["type"], "server_vad");
+        assert_eq!(a["max_duration_s"], 900);
+        assert_eq!(a["tools"].as_array().map(Vec::len), Some(6));
+
+        // The same name twice in one workspace conflicts; in another it does not.
+        let dup = api
+            .call("POST", "/agents", Some(&api.a), Some(agent_body("Ada")))
+            .await;
+        assert_error(&dup, 409, "conflict", None);
+        let other = api
+            .call("POST", "/agents", Some(&api.b), Some(agent_body("Ada")))
+            .await;
+        assert_eq!(other.0, 201);
+
+        let bad = |patch: Value| {
+            let mut b = agent_body("Bad");
+            if let (Some(o), Some(p)) = (b.as_object_mut(), patch.as_object()) {
+                o.extend(p.clone());
+            }
+            b
+        };
+        for (patch, param) in [
+            (
+                json!({"tools": ["search_knowledge", "launch_rockets"]}),
+                "tools",
+            ),
+            (json!({"max_duration_s": 5}), "max_duration_s"),
+            (json!({"system_prompt": ""}), "system_prompt"),
+            (json!({"voice_profile": {"voice": "robot"}}), "voice"),
+            (json!({"voice_profile": {"speed": 3.0}}), "speed"),
+            (
+                json!({"voice_profile": {"language": "english"}}),
+                "language",
+            ),
+            (json!({"voice_profile": {"pitch": 2}}), "pitch"),
+        ] {
+            let res = api
+                .call("POST", "/agents", Some(&api.a), Some(bad(patch.clone())))
+                .await;
+            assert_error(&res, 422, "validation_error", Some(param));
+        }
+
+        // Another workspace's agent is a 404, for every verb.
+        let path = format!("/agents/{id}");
+        for (m, body) in [
+            ("GET", None),
+            ("PATCH", Some(json!({"system_prompt": "x"}))),
+        ] {
+            let res = api.call(m, &path, Some(&api.b), body).await;
+            assert_error(&res, 404, "not_found", None);
+        }
+        let vp = format!("/agents/{id}/voice-profile");
+        assert_error(
+            &api.call("GET", &vp, Some(&api.b), None).await,
+            404,
+            "not_found",
+            None,
+        );
+        assert_error(
+            &api.call("PUT", &vp, Some(&api.b), Some(json!({}))).await,
+            404,
+            "not_found",
+            None,
+        );
+
+        let (st, _, a2) = api
+            .call(
+                "PATCH",
+                &path,
+                Some(&api.a),
+                Some(json!({"system_prompt": "You are Ada v2.", "greeting": "Say hello."})),
+            )
+            .await;
+        assert_eq!(st, 200, "{a2}");
+        assert_eq!(a2["system_prompt"], "You are Ada v2.");
+        assert_eq!(a2["greeting"], "Say hello.");
+        assert_eq!(a2["name"], "Ada");
+
+        let profile = json!({"voice": "cedar", "speed": 1.2, "language": "de",
+            "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+            "transcription_model": null, "audio_format": "passthrough", "noise_reduction": "far_field"});
+        let (st, _, p) = api
+            .call("PUT", &vp, Some(&api.a), Some(profile.clone()))
+            .await;
+        assert_eq!(st, 200, "{p}");
+        let (_, _, got) = api.call("GET", &vp, Some(&api.a), None).await;
+        assert_eq!(got, profile);
+        let res = api
+            .call(
+                "PUT",
+                &vp,
+                Some(&api.a),
+                Some(json!({"turn_detection": {"type": "semantic_vad", "eagerness": "eager"}})),
+            )
+            .await;
+        assert_error(&res, 422, "validation_error", Some("eagerness"));
+        let res = api
+            .call(
+                "PUT",
+                &vp,
+                Some(&api.a),
+                Some(json!({"turn_detection": {"type": "server_vad", "silence_duration_ms": 20}})),
+            )
+            .await;
+        assert_error(&res, 422, "validation_error", Some("silence_duration_ms"));
+
+        let (_, _, list) = api.call("GET", "/agents", Some(&api.a), None).await;
+        assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(list["data"][0]["voice_profile"]["voice"], "cedar");
+    }
+}
+
+#[tokio::test]
+async fn numbers_route_to_an_agent_of_the_same_workspace() {
+    for api in apis("api-numbers").await {
+        let (_, _, a) = api
+            .call("POST", "/agents", Some(&api.a), Some(agent_body("Ada")))
+            .await;
+        let (_, _, b) = api
+            .call("POST", "/agents", Some(&api.b), Some(agent_body("Bob")))
+            .await;
+        let (_, _, cal) = api
+            .call(
+                "POST",
+                "/calendar-connectors",
+                Some(&api.a),
+                Some(json!({"name": "Sales", "timezone": "Europe/Berlin"})),
+            )
+            .await;
+        let body = json!({"number": "+14155550100", "agent_id": a["id"],
+            "objective": "qualify_for_demo", "calendar_connector_id": cal["id"]});
+        let (st, _, n) = api
+            .call("POST", "/numbers", Some(&api.a), Some(body.clone()))
+            .await;
+        assert_eq!(st, 201, "{n}");
+        assert_eq!(n["calendar_connector_id"], cal["id"]);
+        let id = n["id"].as_str().expect("id").to_owned();
+
+        // A number routes to one place: taken is a conflict, from any workspace.
+        let again = api.call("POST", "/numbers", Some(&api.a), Some(body)).await;
+        assert_error(&again, 409, "conflict", None);
+        let from_b = api
+            .call(
+                "POST",
+                "/numbers",
+                Some(&api.b),
+                Some(json!({"number": "+14155550100", "agent_id": b["id"], "objective": "x"})),
+            )
+            .await;
+        assert_error(&from_b, 409, "conflict", None);
+
+        // References must be in the caller's own workspace.
+        for (body, param) in [
+            (
+                json!({"number": "+14155550101", "agent_id": b["id"], "objective": "x"}),
+                "agent_id",
+            ),
+            (
+                json!({"number": "+14155550101", "agent_id": a["id"], "objective": "x",
+                       "calendar_connector_id": "cal_missing"}),
+                "calendar_connector_id",
+            ),
+            (
+                json!({"number": "4155550101", "agent_id": a["id"], "objective": "x"}),
+                "number",
+            ),
+            (
+                json!({"number": "+14155550101", "agent_id": a["id"], "objective": ""}),
+                "objective",
+            ),
+        ] {
+            let res = api.call("POST", "/numbers", Some(&api.a), Some(body)).await;
+            assert_error(&res, 422, "validation_error", Some(param));
+        }
+
+        let path = format!("/numbers/{id}");
+        for m in ["GET", "DELETE"] {
+            assert_error(
+                &api.call(m, &path, Some(&api.b), None).await,
+                404,
+                "not_found",
+                None,
+            );
+        }
+        let routed = api
+            .store
+            .route_number("14155550100")
+            .await
+            .expect("route")
+            .expect("digits-only dialled numbers match too");
+        assert_eq!(routed.number.id, id);
+        let (_, _, list) = api.call("GET", "/numbers", Some(&api.a), None).await;
+        assert_eq!(list["data"][0]["id"], id.as_str());
+        let (st, _, _) = api.call("DELETE", &path, Some(&api.a), None).await;
+        assert_eq!(st, 204);
+        assert_error(
+            &api.call("GET", &path, Some(&api.a), None).await,
+            404,
+            "not_found",
+            None,
+        );
+        assert!(
+            api.store
+                .route_number("+14155550100")
+                .await
+                .expect("route")
+                .is_none()
+        );
+    }
+}
+
+fn at(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms as u64)
+}
+
+/// A finished call record as the SIP engine would report it.
+fn record(id: u64, direction: Direction, started: i64, outcome: Option<CallOutcome>) -> CallRecord {
+    let answered = matches!(outcome, Some(CallOutcome::Completed));
+    CallRecord {
+        id: CallId(id),
+        sip_call_id: format!("sip-{id}"),
+        direction,
+        from: "<sip:+13125550142@198.51.100.7>".into(),
+        to: "<sip:+14155550100@203.0.113.1>".into(),
+        remote: SocketAddr::from(([198, 51, 100, 7], 5060)),
+        transport: SipTransport::Udp,
+        codec: None,
+        rtp_port: None,
+        started_at: at(started),
+        answered_at: answered.then(|| at(started + 2_000)),
+        confirmations: 0,
+        ended_at: outcome.map(|_| at(started + 62_000)),
+        outcome,
+        final_status: match outcome {
+            Some(CallOutcome::Busy) => Some(486),
+            _ => None,
+        },
+        hung_up_by: outcome.map(|_| HungUpBy::Them),
+        hangup_cause: None,
+        rtp_sent: 0,
+        rtp_received: 0,
+        rtp_lost: 0,
+        dtmf: Vec::new(),
+        held: false,
+        on_hold: false,
+        recording: None,
+        tag: None,
+    }
+}
+
+fn verdict(qualified: bool) -> Verdict {
+    Verdict {
+        qualified,
+        score: if qualified { 85 } else { 20 },
+        reasons: vec!["volume".into()],
+        budget: None,
+        authority: None,
+        need: None,
+        timeline: None,
+        next_steps: "demo".into(),
+        evidence_quotes: vec!["We make 2,000 calls a month.".into()],
+    }
+}
+
+/// Stores a call that started at `started` and ended with `outcome`.
+async fn put(
+    store: &Store,
+    binding: &CallBinding,
+    id: u64,
+    direction: Direction,
+    started: i64,
+    outcome: Option<CallOutcome>,
+) -> String {
+    let r = record(id, direction, started, outcome);
+    store
+        .record_call(binding, &r, CallChange::Started)
+        .await
+        .expect("start");
+    if outcome.is_some() {
+        store
+            .record_call(binding, &r, CallChange::Ended)
+            .await
+            .expect("end");
+    }
+    r.id.to_string()
+}
+
+// 2026-11-10T12:00:00Z and later days.
+const DAY0: i64 = 1_794_312_000_000;
+const DAY: i64 = 86_400_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_filtered_paged_and_scoped() {
+    for api in apis("api-calls").await {
+        let store = &api.store;
+        let ws = ws_of(store, "acme").await;
+        let (_, _, lead) = api
+            .call(
+                "POST",
+                "/leads",
+                Some(&api.a),
+                Some(json!({"name": "Dana", "phone": "+13125550142"})),
+            )
+            .await;
+        let lead_id = lead["id"].as_str().expect("lead").to_owned();
+        let bind = |agent: &str, lead: Option<&str>, batch: Option<&str>| CallBinding {
+            workspace: ws.clone(),
+            agent_id: Some(agent.to_owned()),
+            lead_id: lead.map(str::to_owned),
+            batch_id: batch.map(str::to_owned),
+            objective: "qualify_for_demo".into(),
+            agent_config: json!({"system_prompt": "You are Ada."}),
+            ..CallBinding::default()
+        };
+        let calls = DbCalls(store.clone());
+        use CallOutcome::*;
+        use Direction::*;
+        let q1 = put(
+            store,
+            &bind("agent_a", Some(&lead_id), Some("batch_1")),
+            1,
+            Outbound,
+            DAY0,
+            Some(Completed),
+        )
+        .await;
+        calls
+            .verdict(CallId(1), verdict(true))
+            .await
+            .expect("verdict");
+        let u1 = put(
+            store,
+            &bind("agent_a", Some(&lead_id), Some("batch_1")),
+            2,
+            Outbound,
+            DAY0 + DAY,
+            Some(Completed),
+        )
+        .await;
+        calls
+            .verdict(CallId(2), verdict(false))
+            .await
+            .expect("verdict");
+        let busy = put(
+            store,
+            &bind("agent_a", None, Some("batch_1")),
+            3,
+            Outbound,
+            DAY0 + 2 * DAY,
+            Some(Busy),
+        )
+        .await;
+        let na = put(
+            store,
+            &bind("agent_b", None, None),
+            4,
+            Outbound,
+            DAY0 + 3 * DAY,
+            Some(NoAnswer),
+        )
+        .await;
+        let failed = put(
+            store,
+            &bind("agent_b", None, None),
+            5,
+            Outbound,
+            DAY0 + 4 * DAY,
+            Some(Rejected),
+        )
+        .await;
+        let canceled = put(
+            store,
+            &bind("agent_b", None, None),
+            6,
+            Inbound,
+            DAY0 + 5 * DAY,
+            Some(Canceled),
+        )
+        .await;
+        let live = put(
+            store,
+            &bind("agent_b", None, None),
+            7,
+            Inbound,
+            DAY0 + 6 * DAY,
+            None,
+        )
+        .await;
+        // A verdict replayed (a restarted CRM writer) changes nothing.
+        calls
+            .verdict(CallId(1), verdict(true))
+            .await
+            .expect("verdict again");
+
+        let ids = |v: &Value| -> Vec<String> {
+            v["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|c| c["id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        let get = |q: &str| {
+            let path = format!("/calls{q}");
+            let api = &api;
+            async move {
+                let (st, _, body) = api.call("GET", &path, Some(&api.a), None).await;
+                assert_eq!(st, 200, "{path}: {body}");
+                body
+            }
+        };
+        let all = get("").await;
+        assert_eq!(
+            ids(&all),
+            [&live, &canceled, &failed, &na, &busy, &u1, &q1].map(String::clone),
+            "newest first"
+        );
+        for (q, want) in [
+            ("?outcome=qualified", vec![&q1]),
+            ("?outcome=unqualified", vec![&u1]),
+            ("?outcome=busy", vec![&busy]),
+            ("?outcome=no-answer", vec![&na]),
+            ("?outcome=failed", vec![&failed]),
+            ("?outcome=canceled", vec![&canceled]),
+            ("?outcome=voicemail", vec![]),
+            ("?direction=inbound", vec![&live, &canceled]),
+            ("?status=ringing", vec![&live]),
+            ("?status=ended&direction=inbound", vec![&canceled]),
+            (&format!("?lead_id={lead_id}"), vec![&u1, &q1]),
+            ("?agent_id=agent_a", vec![&busy, &u1, &q1]),
+            ("?batch_id=batch_1&outcome=busy", vec![&busy]),
+            ("?from=2026-11-11&to=2026-11-12", vec![&busy, &u1]),
+            (
+                "?from=2026-11-14T12:00:00Z",
+                vec![&live, &canceled, &failed],
+            ),
+            ("?to=2026-11-10", vec![&q1]),
+        ] {
+            let body = get(q).await;
+            let want: Vec<String> = want.into_iter().cloned().collect();
+            assert_eq!(ids(&body), want, "{q}");
+        }
+        for (q, param) in [
+            ("?outcome=great", "outcome"),
+            ("?status=dancing", "status"),
+            ("?direction=sideways", "direction"),
+            ("?from=yesterday", "from"),
+            ("?to=2026-13-01", "to"),
+            ("?limit=0", "limit"),
+            ("?lead=x", "lead"),
+        ] {
+            let res = api
+                .call("GET", &format!("/calls{q}"), Some(&api.a), None)
+                .await;
+            assert_error(&res, 422, "validation_error", Some(param));
+        }
+        // The other workspace sees none of them.
+        let (_, _, theirs) = api.call("GET", "/calls", Some(&api.b), None).await;
+        assert_eq!(theirs["data"], json!([]));
+
+        // One call: what it ran with, its outcome and verdict; transcript; tools.
+        calls
+            .segment(
+                CallId(1),
+                Segment {
+                    speaker: Speaker::Caller,
+                    item_id: "u1".into(),
+                    text: "We make 2,000 calls a month.".into(),
+                    start_ms: 4_000,
+                    end_ms: 6_000,
+                },
+            )
+            .await
+            .expect("segment");
+        for _ in 0..2 {
+            calls
+                .segment(
+                    CallId(1),
+                    Segment {
+                        speaker: Speaker::Agent,
+                        item_id: "a1".into(),
+                        text: "Hi, this is Ada from Tenex.".into(),
+                        start_ms: 500,
+                        end_ms: 3_000,
+                    },
+                )
+                .await
+                .expect("segment (replayed once)");
+            calls
+                .tool_call(
+                    CallId(1),
+                    9,
+                    ToolRecord {
+                        name: "search_knowledge".into(),
+                        arguments: r#"{"query":"pricing"}"#.into(),
+                        output: r#"{"results":[]}"#.into(),
+                        failed: false,
+                    },
+                )
+                .await
+                .expect("tool (replayed once)");
+        }
+        calls
+            .summary(CallId(1), "Qualified, demo agreed.".into())
+            .await
+            .expect("summary");
+        let (st, _, c) = api
+            .call("GET", &format!("/calls/{q1}"), Some(&api.a), None)
+            .await;
+        assert_eq!(st, 200, "{c}");
+        assert_eq!(c["outcome"], "qualified");
+        assert_eq!(c["status"], "ended");
+        assert_eq!(c["duration_ms"], 60_000);
+        assert_eq!(c["verdict"]["score"], 85);
+        assert_eq!(c["summary"], "Qualified, demo agreed.");
+        assert_eq!(c["agent_config"]["system_prompt"], "You are Ada.");
+        assert_eq!(c["tool_calls"].as_array().map(Vec::len), Some(1));
+        assert!(c.get("recording_url").is_some());
+        let (_, _, t) = api
+            .call(
+                "GET",
+                &format!("/calls/{q1}/transcript"),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        let lines: Vec<(&str, &str)> = t["data"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| {
+                (
+                    l["speaker"].as_str().unwrap_or(""),
+                    l["text"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("agent", "Hi, this is Ada from Tenex."),
+                ("caller", "We make 2,000 calls a month.")
+            ]
+        );
+        for path in [format!("/calls/{q1}"), format!("/calls/{q1}/transcript")] {
+            assert_error(
+                &api.call("GET", &path, Some(&api.b), None).await,
+                404,
+                "not_found",
+                None,
+            );
+        }
+        assert_error(
+            &api.call("POST", &format!("/calls/{q1}/hangup"), Some(&api.b), None)
+                .await,
+            404,
+            "not_found",
+            None,
+        );
+        assert_error(
+            &api.call("POST", &format!("/calls/{q1}/hangup"), Some(&api.a), None)
+                .await,
+            409,
+            "conflict",
+            None,
+        );
+
+        // The lead's qualification history: one entry per call, replays ignored.
+        let (_, _, l) = api
+            .call("GET", &format!("/leads/{lead_id}"), Some(&api.a), None)
+            .await;
+        let history = l["qualification_history"].as_array().expect("history");
+        let by_call: Vec<(&str, bool)> = history
+            .iter()
+            .map(|h| {
+                (
+                    h["call_id"].as_str().unwrap_or(""),
+                    h["verdict"]["qualified"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(by_call.len(), 2, "{history:?}");
+        assert!(by_call.contains(&(q1.as_str(), true)));
+        assert!(by_call.contains(&(u1.as_str(), false)));
+
+        // Paging while calls keep arriving: every call that existed at the start
+        // is seen exactly once.
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut next = 100;
+        loop {
+            let q = match &cursor {
+                Some(c) => format!("?limit=2&cursor={c}"),
+                None => "?limit=2".into(),
+            };
+            let page = get(&q).await;
+            seen.extend(ids(&page));
+            for _ in 0..3 {
+                next += 1;
+                put(
+                    store,
+                    &bind("agent_c", None, None),
+                    next,
+                    Inbound,
+                    DAY0 + 30 * DAY + next as i64,
+                    None,
+                )
+                .await;
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let mut want = ids(&all);
+        let mut got = seen.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "no duplicates, no skips: {seen:?}");
+    }
+}

@@ -1,0 +1,121 @@
+//! The voice API driven through `app(state).oneshot(...)`: two workspaces with a
+//! key each, requests with or without a key, and the error-shape check.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::Value;
+use tenex_actors::sip::EngineHandle;
+use tenex_voice::api::{ApiState, RateLimit};
+use tenex_voice::http::{HttpState, app};
+use tenex_voice::store::Store;
+use tower::ServiceExt;
+
+/// A rate limit no test reaches.
+pub const UNLIMITED: RateLimit = RateLimit {
+    rate: 10_000.0,
+    burst: 10_000.0,
+};
+
+pub struct Api {
+    pub app: Router,
+    pub store: Store,
+    /// Workspace A's key.
+    pub a: String,
+    /// Workspace B's key.
+    pub b: String,
+}
+
+pub async fn api_with(name: &str, limit: RateLimit) -> Api {
+    api_on(super::db::sqlite(name).await, limit, None).await
+}
+
+/// The API over `store` (two workspaces, a key each), controlling `engine`'s calls.
+pub async fn api_on(store: Store, limit: RateLimit, engine: Option<EngineHandle>) -> Api {
+    let wa = store.create_workspace("acme").await.expect("ws");
+    let wb = store.create_workspace("globex").await.expect("ws");
+    let (_, a) = store.create_key(&wa.id).await.expect("key");
+    let (_, b) = store.create_key(&wb.id).await.expect("key");
+    let app = app(HttpState {
+        metrics: Default::default(),
+        engine: None,
+        api: Some(match engine {
+            Some(e) => ApiState::with_rate_limit(store.clone(), limit).with_engine(e),
+            None => ApiState::with_rate_limit(store.clone(), limit),
+        }),
+    });
+    Api { app, store, a, b }
+}
+
+pub async fn api(name: &str) -> Api {
+    api_with(name, UNLIMITED).await
+}
+
+/// A response: status, headers, JSON body (`null` when empty).
+pub type Res = (StatusCode, HeaderMap, Value);
+
+impl Api {
+    pub async fn send(&self, req: Request<Body>) -> Res {
+        let res = self.app.clone().oneshot(req).await.expect("response");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
+            .await
+            .expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, headers, body)
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/api/v1/voice{path}"));
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.expect("request")).await
+    }
+
+    pub async fn raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Res {
+        let mut req = Request::post(format!("/api/v1/voice{path}"))
+            .header("authorization", format!("Bearer {}", self.a));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        self.send(req.body(Body::from(body)).expect("request"))
+            .await
+    }
+}
+
+pub fn assert_error(res: &Res, status: u16, kind: &str, param: Option<&str>) {
+    assert_eq!(res.0.as_u16(), status, "{:?}", res.2);
+    assert_eq!(res.2["error"]["type"], kind, "{:?}", res.2);
+    assert!(
+        res.2["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert_eq!(res.2["error"]["param"].as_str(), param, "{:?}", res.2);
+    assert!(
+        res.1["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("application/json"))
+    );
+}
