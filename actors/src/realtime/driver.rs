@@ -164,7 +164,16 @@ struct Audio {
     conv: Down,
     pcm24: [i16; 960],
     g711: [u8; 960],
+    /// Uplink ring drops already made up for with silence.
+    uplink_dropped: u64,
 }
+
+/// 20 ms of silence at up to 48 kHz, sent in place of frames the uplink ring
+/// dropped, so the service's audio clock stays the call's clock (transcript
+/// times stay where the words were said).
+const SILENCE: [i16; 960] = [0; 960];
+/// Most dropped frames made up for at once (the ring's capacity).
+const MAX_FILL: u64 = 50;
 
 /// Downlink conversion state (apart from the decoder so both can be borrowed).
 struct Down {
@@ -192,6 +201,7 @@ pub async fn run(
         },
         pcm24: [0; 960],
         g711: [0; 960],
+        uplink_dropped: parts.media.uplink.dropped(),
     };
     let (tool_tx, mut tool_rx) =
         mpsc::channel::<Vec<(ToolCall, Result<serde_json::Value, ToolError>)>>(4);
@@ -199,7 +209,11 @@ pub async fn run(
     let mut hangup_after_playout = false;
     let mut summarizing = false;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
-    lock(&parts.core).connected(Instant::now(), format);
+    // The session's audio starts with the oldest frame still waiting, captured
+    // that many frames ago (frames dropped before the session are not its audio).
+    let waiting = Duration::from_millis(20 * parts.media.uplink.len() as u64);
+    let now = Instant::now();
+    lock(&parts.core).connected(now.checked_sub(waiting).unwrap_or(now), format);
     loop {
         if let Some(exit) = apply(
             parts,
@@ -358,18 +372,21 @@ async fn apply(
 async fn uplink(parts: &DriverParts, ws: &mut Ws, audio: &mut Audio) -> Result<(), String> {
     while let Some(frame) = parts.media.uplink.pop() {
         let pcm = frame.pcm();
+        let dropped = parts.media.uplink.dropped();
+        let lost = dropped.saturating_sub(audio.uplink_dropped).min(MAX_FILL);
+        audio.uplink_dropped = dropped;
+        for _ in 0..lost {
+            let silence = &SILENCE[..pcm.len().min(SILENCE.len())];
+            if let Some(text) = encode_up(parts, audio, silence) {
+                ws.send(Message::text(text))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         let playing = parts.media.agent_playing();
         lock(&parts.core).caller_frame(Instant::now(), pcm, playing);
-        let text = match parts.format.law() {
-            Some(law) => {
-                let n = pcm.len().min(audio.g711.len());
-                law.encode(&pcm[..n], &mut audio.g711[..n]);
-                audio.writer.g711(&audio.g711[..n])
-            }
-            None => match audio.up.process(pcm, &mut audio.pcm24) {
-                Ok(n) => audio.writer.pcm16(&audio.pcm24[..n]),
-                Err(_) => continue,
-            },
+        let Some(text) = encode_up(parts, audio, pcm) else {
+            continue;
         };
         ws.send(Message::text(text))
             .await
@@ -379,6 +396,21 @@ async fn uplink(parts: &DriverParts, ws: &mut Ws, audio: &mut Audio) -> Result<(
         }
     }
     Ok(())
+}
+
+/// One caller frame as `input_audio_buffer.append` text in the session's format.
+fn encode_up<'a>(parts: &DriverParts, audio: &'a mut Audio, pcm: &[i16]) -> Option<&'a str> {
+    match parts.format.law() {
+        Some(law) => {
+            let n = pcm.len().min(audio.g711.len());
+            law.encode(&pcm[..n], &mut audio.g711[..n]);
+            Some(audio.writer.g711(&audio.g711[..n]))
+        }
+        None => match audio.up.process(pcm, &mut audio.pcm24) {
+            Ok(n) => Some(audio.writer.pcm16(&audio.pcm24[..n])),
+            Err(_) => None,
+        },
+    }
 }
 
 /// Handles one text frame; returns whether it was the summary text.

@@ -1,0 +1,342 @@
+//! Inbound calls routed by the dialled number, end to end: an agent and a
+//! number configured through the API, SIPp dialling the number, the simulator
+//! as the model, and the call's record read back through the API (status,
+//! outcome, verdict, summary, transcript, tool calls and the exact agent
+//! configuration it ran with). Editing the agent changes the next call only.
+//! Unknown numbers get 404; a caller who is a known lead is recognised.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::agent::{CALLER_AT, CALLER_LINES, caller_audio, script};
+use common::api::{Api, UNLIMITED, api_on};
+use common::{LOCALHOST, Sipp, eventually, rtp_range, scratch_dir, uac_args};
+use serde_json::{Value, json};
+use tenex_actors::call::AgentApp;
+use tenex_actors::metrics::Metrics;
+use tenex_actors::realtime::{AgentConfig, NoTools, RealtimeEndpoint};
+use tenex_actors::sip::{CallRouter, IncomingCall, Route, SipConfig, SipEngine, SipTransport};
+use tenex_media::g711::G711Law;
+use tenex_voice::host::{Apps, CallSink, NumberRouter, lifecycle_writer};
+use tenex_voice::realtime_sim::{SimConfig, Simulator};
+use tenex_voice::store::{CallBinding, DbCalls, Store};
+
+struct Rig {
+    api: Api,
+    engine: SipEngine,
+    router: NumberRouter,
+    sink: CallSink,
+    _sim: Simulator,
+    record: std::path::PathBuf,
+}
+
+async fn rig(name: &str) -> Rig {
+    let dir = scratch_dir(name);
+    let record = dir.join("client-events.jsonl");
+    let sim = Simulator::start(
+        "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
+        SimConfig {
+            script: script(),
+            record: Some(record.clone()),
+            api_key: Some("sk-test".into()),
+            ..SimConfig::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    let store: Store = common::db::sqlite(name).await;
+    let base = AgentApp::new(
+        AgentConfig::default(),
+        RealtimeEndpoint {
+            url: sim.url(),
+            api_key: "sk-test".into(),
+        },
+        Arc::new(NoTools),
+        Arc::new(Metrics::default()),
+        Arc::new(DbCalls(store.clone())),
+    );
+    let router = NumberRouter {
+        apps: Apps {
+            base: Arc::new(base),
+            store: store.clone(),
+            model: "gpt-realtime".into(),
+        },
+        echo: false,
+    };
+    let (sink, _writer) = lifecycle_writer(store.clone());
+    let engine = SipEngine::start_observed(
+        SipConfig {
+            listen: SocketAddr::new(LOCALHOST, 0),
+            rtp_ports: rtp_range(4),
+            recordings: Some(dir),
+            ..SipConfig::default()
+        },
+        Arc::new(router.clone()),
+        Some(Arc::new(sink.clone())),
+    )
+    .await
+    .expect("engine");
+    let api = api_on(store, UNLIMITED, Some(engine.handle())).await;
+    Rig {
+        api,
+        engine,
+        router,
+        sink,
+        _sim: sim,
+        record,
+    }
+}
+
+impl Rig {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (st, _, v) = self
+            .api
+            .call("POST", path, Some(&self.api.a), Some(body))
+            .await;
+        assert!(st.is_success(), "{path}: {st} {v}");
+        v
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (st, _, v) = self.api.call("GET", path, Some(&self.api.a), None).await;
+        assert_eq!(st, 200, "{path}: {v}");
+        v
+    }
+
+    /// SIPp dials `number`, talks, and gets the agent's BYE.
+    async fn dial(&self, number: &str) {
+        let pcm = caller_audio(16.0, &CALLER_AT);
+        let run = Sipp::scenario("uac_agent")
+            .args(uac_args(self.engine.local_addr(), number))
+            .args(["-m", "1", "-timeout", "60s"])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, pcm)
+            .deadline(Duration::from_secs(70))
+            .run()
+            .await;
+        assert!(run.all_ok(1), "{run:?}");
+    }
+
+    /// The workspace's calls once `n` have ended and been written.
+    async fn ended_calls(&self, n: usize) -> Vec<Value> {
+        let mut last = Value::Null;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        for _ in 0..150 {
+            tick.tick().await;
+            self.sink.flush().await;
+            last = self.get("/calls?status=ended").await;
+            let done = last["data"].as_array().map_or(0, Vec::len);
+            let summarised = last["data"]
+                .as_array()
+                .is_some_and(|d| d.iter().all(|c| c["summary"].is_string()));
+            if done == n && summarised {
+                return last["data"].as_array().cloned().unwrap_or_default();
+            }
+        }
+        panic!("{n} ended calls with summaries expected: {last}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialled_number_reaches_its_agent_and_the_call_is_stored() {
+    let rig = rig("number-routing").await;
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada, calling for Tenex (v1).",
+                   "objective_templates": {"qualify_for_demo": "Find out if they need a demo."},
+                   "greeting": "Greet the caller by saying who you are."}),
+        )
+        .await;
+    let agent_id = agent["id"].as_str().expect("agent id").to_owned();
+    rig.post(
+        "/numbers",
+        json!({"number": "+14155550100", "agent_id": agent_id, "objective": "qualify_for_demo"}),
+    )
+    .await;
+
+    // Trunks often send the number without its +.
+    rig.dial("14155550100").await;
+    let calls = rig.ended_calls(1).await;
+    let first = &calls[0];
+    let id = first["id"].as_str().expect("call id").to_owned();
+    assert_eq!(first["direction"], "inbound");
+    assert_eq!(first["agent_id"], agent_id.as_str());
+    assert_eq!(first["outcome"], "qualified", "{first}");
+    assert_eq!(first["sip_outcome"], "completed");
+    assert_eq!(first["hung_up_by"], "us");
+    assert_eq!(first["objective"], "qualify_for_demo");
+    assert_eq!(first["verdict"]["score"], 80);
+    assert_eq!(first["summary"], "Qualified lead, demo agreed.");
+    assert_eq!(first["codec"], "PCMU");
+    assert!(first["duration_ms"].as_i64().is_some_and(|d| d > 5_000));
+    let config = &first["agent_config"];
+    assert_eq!(
+        config["system_prompt"],
+        "You are Ada, calling for Tenex (v1)."
+    );
+    assert_eq!(config["objective"], "Find out if they need a demo.");
+    assert_eq!(config["voice_profile"]["voice"], "marin");
+
+    let detail = rig.get(&format!("/calls/{id}")).await;
+    let tools: Vec<&str> = detail["tool_calls"]
+        .as_array()
+        .expect("tool calls")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(
+        tools,
+        ["search_knowledge", "submit_qualification", "end_call"]
+    );
+    let transcript = rig.get(&format!("/calls/{id}/transcript")).await;
+    let said = |who: &str, text: &str| {
+        transcript["data"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|s| s["speaker"] == who && s["text"] == text))
+    };
+    assert!(said("caller", CALLER_LINES[0]), "{transcript}");
+    assert!(
+        transcript["data"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|s| s["speaker"] == "agent")),
+        "{transcript}"
+    );
+
+    // The prompt and voice change: the next call runs with them, the first
+    // call's record keeps what it ran with.
+    let (st, _, _) = rig
+        .api
+        .call(
+            "PATCH",
+            &format!("/agents/{agent_id}"),
+            Some(&rig.api.a),
+            Some(json!({"system_prompt": "You are Ada, calling for Tenex (v2)."})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _, _) = rig
+        .api
+        .call(
+            "PUT",
+            &format!("/agents/{agent_id}/voice-profile"),
+            Some(&rig.api.a),
+            Some(json!({"voice": "cedar"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    rig.dial("+14155550100").await;
+    let calls = rig.ended_calls(2).await;
+    let (second, first) = (&calls[0], &calls[1]);
+    assert_eq!(first["id"], id.as_str());
+    assert_eq!(
+        first["agent_config"]["system_prompt"],
+        "You are Ada, calling for Tenex (v1)."
+    );
+    assert_eq!(
+        second["agent_config"]["system_prompt"],
+        "You are Ada, calling for Tenex (v2)."
+    );
+    assert_eq!(second["agent_config"]["voice_profile"]["voice"], "cedar");
+    // What the model was told: the second session has the new prompt and voice.
+    let sent = std::fs::read_to_string(&rig.record).expect("client events");
+    let updates: Vec<Value> = sent
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "session.update")
+        .collect();
+    let last = updates.last().expect("session.update");
+    assert!(
+        last["session"]["instructions"]
+            .as_str()
+            .is_some_and(|i| i.contains("(v2)")),
+        "{last}"
+    );
+    assert_eq!(last["session"]["audio"]["output"]["voice"], "cedar");
+    assert!(
+        updates[0]["session"]["instructions"]
+            .as_str()
+            .is_some_and(|i| i.contains("(v1)"))
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || rig.engine.stats().active_calls
+            == 0)
+        .await
+    );
+}
+
+#[tokio::test]
+async fn unknown_numbers_get_404_and_known_callers_are_recognised() {
+    let rig = rig("number-routing-lookup").await;
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada."}),
+        )
+        .await;
+    rig.post(
+        "/numbers",
+        json!({"number": "+14155550100", "agent_id": agent["id"], "objective": "Say hi."}),
+    )
+    .await;
+    let lead = rig
+        .post(
+            "/leads",
+            json!({"name": "Dana Reyes", "phone": "+13125550142", "company": "Acme"}),
+        )
+        .await;
+
+    let incoming = |user: &str, from: &str| IncomingCall {
+        user: Some(user.into()),
+        from: from.into(),
+        to: format!("<sip:{user}@127.0.0.1>"),
+        source: SocketAddr::from(([127, 0, 0, 1], 5060)),
+        transport: SipTransport::Udp,
+    };
+    let call = incoming(
+        "+14155550100",
+        "\"Dana\" <sip:+13125550142@198.51.100.7>;tag=1",
+    );
+    let Route::Agent { app, .. } = rig.router.route(&call).await else {
+        panic!("the number routes to its agent");
+    };
+    let tag = app.tag().expect("the call is tagged");
+    let binding = tag.get::<CallBinding>().expect("a binding");
+    assert_eq!(binding.lead_id.as_deref(), lead["id"].as_str());
+    assert_eq!(binding.agent_id.as_deref(), agent["id"].as_str());
+    assert!(
+        binding.agent_config["lead_context"]
+            .as_str()
+            .is_some_and(|c| c.contains("Dana Reyes") && c.contains("Acme"))
+    );
+    // A stranger gets the agent without a lead.
+    let stranger = incoming("+14155550100", "<sip:+19998887777@198.51.100.7>");
+    let Route::Agent { app, .. } = rig.router.route(&stranger).await else {
+        panic!("routes");
+    };
+    let tag = app.tag().expect("tag");
+    assert_eq!(
+        tag.get::<CallBinding>().and_then(|b| b.lead_id.clone()),
+        None
+    );
+    assert!(matches!(
+        rig.router
+            .route(&incoming("+14155550199", "<sip:x@h>"))
+            .await,
+        Route::NotFound
+    ));
+
+    // Over SIP: an unknown number is a 404 and nothing is stored.
+    let run = Sipp::scenario("uac_expect_404")
+        .args(uac_args(rig.engine.local_addr(), "+14155550199"))
+        .args(["-m", "1"])
+        .deadline(Duration::from_secs(20))
+        .run()
+        .await;
+    assert!(run.all_ok(1), "{run:?}");
+    rig.sink.flush().await;
+    let calls = rig.get("/calls").await;
+    assert_eq!(calls["data"], json!([]));
+}
