@@ -64,9 +64,9 @@ fn config(phone: SocketAddr, mode: MediaMode) -> MediaConfig {
 /// Waits until `check` holds (5 s at most; the check is cheap and polled).
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
     timeout(Duration::from_secs(5), async {
+        let mut poll = tokio::time::interval(Duration::from_millis(5));
         while !check() {
-            tokio::task::yield_now().await;
-            sleep(Duration::from_millis(5)).await;
+            poll.tick().await;
         }
     })
     .await

@@ -6,8 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::error::found;
 use super::{ApiError, ApiJson, ApiState, Caller};
-use crate::store::{Calendar, NewCalendar, StoreError};
+use crate::store::{Calendar, NewCalendar};
 
 pub(super) async fn create(
     State(s): State<ApiState>,
@@ -23,10 +24,10 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Calendar>, ApiError> {
-    match s.store.calendar(&caller.workspace, &id).await {
-        Err(StoreError::NotFound) => Err(ApiError::not_found("calendar connector")),
-        other => Ok(Json(other?)),
-    }
+    Ok(Json(found(
+        s.store.calendar(&caller.workspace, &id).await,
+        "calendar connector",
+    )?))
 }
 
 pub(super) async fn bookings(
@@ -34,10 +35,10 @@ pub(super) async fn bookings(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let cal = match s.store.calendar(&caller.workspace, &id).await {
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("calendar connector")),
-        other => other?,
-    };
+    let cal = found(
+        s.store.calendar(&caller.workspace, &id).await,
+        "calendar connector",
+    )?;
     let list = s.store.bookings(&caller.workspace, &cal.id).await?;
     let data: Vec<Value> = list
         .iter()

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::found;
 use super::{ApiError, ApiJson, ApiQuery, ApiState, Caller};
 use crate::store::{Document, StoreError};
 
@@ -33,10 +34,10 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Document>, ApiError> {
-    match s.store.document(&caller.workspace, &id).await {
-        Err(StoreError::NotFound) => Err(ApiError::not_found("document")),
-        other => Ok(Json(other?)),
-    }
+    Ok(Json(found(
+        s.store.document(&caller.workspace, &id).await,
+        "document",
+    )?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tenex_actors::realtime::{AgentConfig, TurnMode, tools};
 
-use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db};
+use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db, page_sql};
 
 /// Voices the Realtime service offers.
 pub const VOICES: &[&str] = &[
@@ -460,11 +460,7 @@ impl Store {
         after: Option<(i64, String)>,
     ) -> StoreResult<Vec<Agent>> {
         let (t, id) = after.unwrap_or((i64::MAX, String::new()));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM agents WHERE workspace_id = $1 \
-             AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4"
-        );
+        let sql = page_sql(COLUMNS, "agents");
         let rows = on_db!(self, pool => sqlx::query_as::<_, AgentRow>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(workspace).bind(t).bind(id).bind(i64::from(limit))
             .fetch_all(pool).await?);

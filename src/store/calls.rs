@@ -513,57 +513,30 @@ impl Store {
 #[derive(Debug, Clone)]
 pub struct DbCalls(pub Store);
 
-fn failure(e: StoreError) -> StoreFailure {
-    StoreFailure(e.to_string())
+/// Runs a store operation as the call tree's [`StoreFuture`].
+fn db<'a, T: Send + 'a>(
+    op: impl std::future::Future<Output = StoreResult<T>> + Send + 'a,
+) -> StoreFuture<'a, T> {
+    Box::pin(async move { op.await.map_err(|e| StoreFailure(e.to_string())) })
 }
 
 impl CallStore for DbCalls {
     fn segment(&self, call: CallId, seg: Segment) -> StoreFuture<'_> {
-        Box::pin(async move {
-            self.0
-                .write_segment(&call_key(call), &seg)
-                .await
-                .map_err(failure)
-        })
+        db(async move { self.0.write_segment(&call_key(call), &seg).await })
     }
     fn tool_call(&self, call: CallId, seq: u64, tool: ToolRecord) -> StoreFuture<'_> {
-        Box::pin(async move {
-            self.0
-                .write_tool(&call_key(call), seq, &tool)
-                .await
-                .map_err(failure)
-        })
+        db(async move { self.0.write_tool(&call_key(call), seq, &tool).await })
     }
     fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_> {
-        Box::pin(async move {
-            self.0
-                .write_verdict(&call_key(call), &verdict)
-                .await
-                .map_err(failure)
-        })
+        db(async move { self.0.write_verdict(&call_key(call), &verdict).await })
     }
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {
-        Box::pin(async move {
-            self.0
-                .write_summary(&call_key(call), &summary)
-                .await
-                .map_err(failure)
-        })
+        db(async move { self.0.write_summary(&call_key(call), &summary).await })
     }
     fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64> {
-        Box::pin(async move {
-            self.0
-                .read_cursor(&call_key(call), reader)
-                .await
-                .map_err(failure)
-        })
+        db(async move { self.0.read_cursor(&call_key(call), reader).await })
     }
     fn set_cursor(&self, call: CallId, reader: &'static str, cursor: u64) -> StoreFuture<'_> {
-        Box::pin(async move {
-            self.0
-                .write_cursor(&call_key(call), reader, cursor)
-                .await
-                .map_err(failure)
-        })
+        db(async move { self.0.write_cursor(&call_key(call), reader, cursor).await })
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db};
+use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db, page_sql};
 
 /// A lead to create.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -161,11 +161,7 @@ impl Store {
         after: Option<(i64, String)>,
     ) -> StoreResult<Vec<Lead>> {
         let (t, id) = after.unwrap_or((i64::MAX, String::new()));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM leads WHERE workspace_id = $1 \
-             AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4"
-        );
+        let sql = page_sql(COLUMNS, "leads");
         let rows = on_db!(self, pool => sqlx::query_as::<_, LeadRow>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(workspace).bind(t).bind(id).bind(i64::from(limit))
             .fetch_all(pool).await?);

@@ -166,6 +166,17 @@ impl Store {
     }
 }
 
+/// `SELECT columns FROM table` of one workspace, newest first, strictly after
+/// the `(created_at, id)` position: binds `$1` workspace, `$2` created_at, `$3`
+/// id, `$4` limit (the cursor pagination every list uses).
+pub(crate) fn page_sql(columns: &str, table: &str) -> String {
+    format!(
+        "SELECT {columns} FROM {table} WHERE workspace_id = $1 \
+         AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    )
+}
+
 /// Now, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()

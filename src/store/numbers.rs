@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db};
+use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, page_sql};
 
 /// A number to configure.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,11 +131,7 @@ impl Store {
         after: Option<(i64, String)>,
     ) -> StoreResult<Vec<Number>> {
         let (t, id) = after.unwrap_or((i64::MAX, String::new()));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM numbers WHERE workspace_id = $1 \
-             AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4"
-        );
+        let sql = page_sql(COLUMNS, "numbers");
         Ok(
             on_db!(self, pool => sqlx::query_as::<_, Number>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(workspace).bind(t).bind(id).bind(i64::from(limit))
