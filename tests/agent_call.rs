@@ -26,6 +26,12 @@ async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
     assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
     let stored = rig.store.get(record.id).expect("stored call data");
 
+    for s in &stored.segments {
+        eprintln!(
+            "{:?} {}..{} ms {:?}",
+            s.speaker, s.start_ms, s.end_ms, s.text
+        );
+    }
     assert_transcript(&stored);
     let speakers: Vec<Speaker> = stored.segments.iter().map(|s| s.speaker).collect();
     use Speaker::{Agent as A, Caller as C};

@@ -283,6 +283,43 @@ struct Task {
     /// Call timeline of the recording: when the leg started, and the next sample.
     rec_start: std::time::Instant,
     rec_pos: u64,
+    /// When the jitter buffer's next frame is due.
+    playout: PlayoutClock,
+}
+
+/// Frames of caller audio a starved leg plays out at once, catching up (the
+/// jitter buffer's reorder window); a longer stall restarts the clock.
+const MAX_CATCH_UP: u32 = 32;
+
+/// The caller side's 20 ms clock. The leg's ticks follow the pacer's deadlines
+/// and can come late when the task is starved; every frame that fell due in the
+/// meantime is still taken out of the jitter buffer, so no caller audio is
+/// dropped and the uplink keeps the call's clock (transcript times stay where
+/// the words were said).
+#[derive(Debug, Default)]
+struct PlayoutClock {
+    next: Option<std::time::Instant>,
+}
+
+impl PlayoutClock {
+    /// How many frames are due at `now` (within half a frame), advancing past them.
+    fn due(&mut self, now: std::time::Instant) -> u32 {
+        let Some(next) = self.next else {
+            self.next = Some(now + TICK);
+            return 1;
+        };
+        let horizon = now + TICK / 2;
+        if next > horizon {
+            return 0;
+        }
+        let due = (horizon.duration_since(next).as_micros() / TICK.as_micros()) as u32 + 1;
+        if due > MAX_CATCH_UP {
+            self.next = Some(now + TICK);
+            return MAX_CATCH_UP;
+        }
+        self.next = Some(next + TICK * due);
+        due
+    }
 }
 
 impl Task {
@@ -341,6 +378,7 @@ impl Task {
             rec_agent: [0; 960],
             rec_start: std::time::Instant::now(),
             rec_pos: 0,
+            playout: PlayoutClock::default(),
             cfg,
             codec,
             stats,
@@ -382,7 +420,12 @@ impl Task {
                 _ = sleep_until(next_tick) => {
                     let now = Instant::now();
                     self.on_tick(now);
-                    next_tick = self.pacer.next_deadline().map_or(now + TICK, Instant::from_std);
+                    // The pacer's grid while agent audio plays, else the caller's.
+                    next_tick = self
+                        .pacer
+                        .next_deadline()
+                        .or(self.playout.next)
+                        .map_or(now + TICK, Instant::from_std);
                 }
                 _ = sleep_until(next_rtcp) => {
                     self.send_rtcp(Instant::now());
@@ -516,17 +559,15 @@ impl Task {
 
     fn on_tick(&mut self, now: Instant) {
         let std_now = now.into_std();
-        // Caller audio: one frame out of the jitter buffer.
+        // Caller audio: one frame out of the jitter buffer per 20 ms that fell
+        // due; frames a late tick catches up on are recorded in their own slots.
         let mut caller = 0;
-        if let Some(n) = self.codec.decode(self.jitter.pop(std_now), &mut self.pcm) {
-            caller = n;
-            match &self.cfg.mode {
-                MediaMode::Echo => {
-                    self.pacer.push(ItemTag(0), &self.pcm[..n], 20_000);
-                }
-                MediaMode::Bridge { uplink, .. } => {
-                    uplink.push(AudioFrame::new(&self.pcm[..n], 0, 20_000).stamped(std_now))
-                }
+        let due = self.playout.due(std_now);
+        for behind in (0..due).rev() {
+            caller = self.caller_frame(std_now);
+            if behind > 0 {
+                let at = std_now.checked_sub(TICK * behind).unwrap_or(std_now);
+                self.record(at, caller, None);
             }
         }
         // Agent audio: everything that arrived since the last tick, into the pacer.
@@ -549,6 +590,23 @@ impl Task {
             self.inactive_reported = true;
             self.emit(MediaEvent::Inactive);
         }
+    }
+
+    /// Plays one caller frame out of the jitter buffer into the echo pacer or the
+    /// uplink ring; returns its samples (0 while the buffer is still filling).
+    fn caller_frame(&mut self, std_now: std::time::Instant) -> usize {
+        let Some(n) = self.codec.decode(self.jitter.pop(std_now), &mut self.pcm) else {
+            return 0;
+        };
+        match &self.cfg.mode {
+            MediaMode::Echo => {
+                self.pacer.push(ItemTag(0), &self.pcm[..n], 20_000);
+            }
+            MediaMode::Bridge { uplink, .. } => {
+                uplink.push(AudioFrame::new(&self.pcm[..n], 0, 20_000).stamped(std_now))
+            }
+        }
+        n
     }
 
     fn destination(&self) -> Option<SocketAddr> {
@@ -678,5 +736,32 @@ impl Task {
                 MediaStats::bump(&self.stats.rtcp_sent);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_playout_clock_counts_every_frame_a_late_tick_missed() {
+        let t0 = std::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut clock = PlayoutClock::default();
+        assert_eq!(clock.due(ms(0)), 1, "the first tick plays a frame");
+        assert_eq!(clock.due(ms(20)), 1);
+        assert_eq!(clock.due(ms(27)), 0, "an early tick waits");
+        assert_eq!(clock.due(ms(41)), 1);
+        // Starved for 100 ms: the frames due at 60, 80, 100, 120 and 140.
+        assert_eq!(clock.due(ms(141)), 5);
+        assert_eq!(clock.due(ms(160)), 1);
+        // Ticks running 5 ms slow (a loaded machine) still play one frame per
+        // 20 ms of wall time: 50 ticks over 1.25 s play 63 frames, not 50.
+        let played: u32 = (1..=50).map(|k| clock.due(ms(160 + 25 * k))).sum();
+        assert_eq!(played, 63);
+        // A stall longer than the reorder window catches up that far, then
+        // restarts the clock from now.
+        assert_eq!(clock.due(ms(5000)), MAX_CATCH_UP);
+        assert_eq!(clock.due(ms(5020)), 1);
     }
 }
