@@ -570,9 +570,20 @@ impl Task {
                 self.record(at, caller, None);
             }
         }
-        // Agent audio: everything that arrived since the last tick, into the pacer.
+        // Agent audio: everything that arrived since the last tick, into the
+        // pacer. The frames are counted as queued before they leave the ring, so
+        // "is the agent still playing" (ring not empty, or frames queued) never
+        // reads false while they are in between.
         if let MediaMode::Bridge { downlink, .. } = &self.cfg.mode {
-            while let Some(frame) = downlink.pop() {
+            let incoming = downlink.len();
+            if incoming > 0 {
+                self.stats.playout_queued.store(
+                    (self.pacer.queued_frames() + incoming) as u64,
+                    Ordering::SeqCst,
+                );
+            }
+            for _ in 0..incoming {
+                let Some(frame) = downlink.pop() else { break };
                 self.pacer
                     .push(ItemTag(frame.item), frame.pcm(), frame.audio_us);
             }
