@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::json;
 use tenex_actors::call::AgentApp;
 use tenex_actors::sip::{
-    CallChange, CallObserver, CallRecord, CallRouter, CallTag, IncomingCall, Route, RouteFuture,
+    self, CallChange, CallObserver, CallRecord, CallRouter, CallTag, EngineHandle, IncomingCall,
+    Route, RouteFuture,
 };
 use tokio::sync::mpsc;
 
@@ -79,6 +80,11 @@ pub struct Apps {
 impl Apps {
     /// The app that runs `plan`'s call.
     pub fn app(&self, plan: &CallPlan) -> AgentApp {
+        self.bound(plan).0
+    }
+
+    /// The app that runs `plan`'s call, and the binding it is tagged with.
+    pub fn bound(&self, plan: &CallPlan) -> (AgentApp, CallBinding) {
         let config = plan.agent.config(
             &self.model,
             &plan.objective,
@@ -112,10 +118,90 @@ impl Apps {
             lead: binding.lead_id.clone(),
             calendar: plan.calendar.clone(),
         };
-        self.base
+        let app = self
+            .base
             .with(config, Arc::new(tools))
-            .tagged(CallTag::new(binding))
+            .tagged(CallTag::new(binding.clone()));
+        (app, binding)
     }
+}
+
+/// Keeps the SIP engine's trunks (allowlist, outbound destinations, limits)
+/// in step with the database, plus the fixed ones from the trunks file.
+#[derive(Debug, Clone)]
+pub struct TrunkSync {
+    /// The database.
+    pub store: Store,
+    /// The engine.
+    pub engine: EngineHandle,
+    /// Trunks from the trunks file, kept as they are.
+    pub fixed: Arc<Vec<sip::Trunk>>,
+}
+
+impl TrunkSync {
+    /// Gives the engine every trunk as stored now; returns how many.
+    pub async fn sync(&self) -> StoreResult<usize> {
+        let mut all: Vec<sip::Trunk> = self.fixed.as_ref().clone();
+        all.extend(
+            self.store
+                .all_trunks()
+                .await?
+                .iter()
+                .map(crate::store::Trunk::engine_trunk),
+        );
+        let n = all.len();
+        self.engine.set_trunks(all);
+        Ok(n)
+    }
+}
+
+/// Places `plan`'s call to `to` through `trunk` (a stored trunk) as call `id`
+/// (reserved with [`EngineHandle::reserve_id`]): the call is stored as queued
+/// now, and dialled in the background. A
+/// dial that cannot even start (trunk limit, no capacity, unresolvable host)
+/// ends the stored call as failed with the reason as its hang-up cause.
+pub async fn place_call(
+    apps: &Apps,
+    engine: &EngineHandle,
+    plan: &CallPlan,
+    id: tenex_actors::sip::CallId,
+    trunk: &crate::store::Trunk,
+    to: &str,
+    caller_id: Option<String>,
+) -> StoreResult<()> {
+    let Some(outbound) = trunk.outbound_trunk() else {
+        return Err(crate::store::StoreError::invalid(
+            "trunk_id",
+            "the trunk has no outbound destination",
+        ));
+    };
+    let (app, binding) = apps.bound(plan);
+    apps.store.queue_call(id, &binding, to).await?;
+    let req = sip::DialRequest {
+        trunk: outbound,
+        to: to.to_owned(),
+        from: caller_id,
+        ring_timeout: None,
+        app: Some(Arc::new(app)),
+        id: Some(id),
+        via: Some(trunk.id.clone()),
+    };
+    let (engine, store) = (engine.clone(), apps.store.clone());
+    tokio::spawn(async move {
+        if let Err(e) = engine.dial(req).await {
+            let cause = match e {
+                sip::DialError::TrunkLimit(_) => "trunk-limit",
+                sip::DialError::Unavailable => "no-capacity",
+                sip::DialError::Resolve(_) => "trunk-unresolvable",
+                _ => "dial-failed",
+            };
+            tracing::warn!(call = %id, error = %e, "dial failed");
+            if let Err(e) = store.fail_queued_call(id, cause).await {
+                tracing::error!(call = %id, error = %e, "marking the call failed");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Routes inbound calls: `echo` (when on), else the dialled number's agent;
@@ -134,6 +220,9 @@ impl NumberRouter {
         let Some(dialled) = call.user.as_deref() else {
             return Ok(None);
         };
+        if dialled.starts_with("sess_") {
+            return self.session_plan(dialled).await;
+        }
         let Some(routed) = store.route_number(dialled).await? else {
             return Ok(None);
         };
@@ -154,6 +243,34 @@ impl NumberRouter {
             batch_id: None,
             session_id: None,
             number_id: Some(n.id),
+        }))
+    }
+}
+
+impl NumberRouter {
+    /// A call to an inbound session's URI: the session's lead, agent and
+    /// objective, once, before it expires.
+    async fn session_plan(&self, id: &str) -> StoreResult<Option<CallPlan>> {
+        let store = &self.apps.store;
+        let Some(claimed) = store.claim_session(id).await? else {
+            tracing::info!(session = id, "call to an unknown, used or expired session");
+            return Ok(None);
+        };
+        let ws = claimed.workspace_id;
+        let s = claimed.session;
+        let lead = match &s.lead_id {
+            Some(l) => Some(store.lead(&ws, l).await?),
+            None => None,
+        };
+        Ok(Some(CallPlan {
+            agent: store.agent(&ws, &s.agent_id).await?,
+            workspace: ws,
+            objective: s.objective,
+            lead,
+            calendar: s.calendar_connector_id,
+            batch_id: None,
+            session_id: Some(s.id),
+            number_id: None,
         }))
     }
 }

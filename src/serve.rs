@@ -14,7 +14,11 @@ use tenex_actors::sip::{
     Credentials, OutboundTrunk, SipConfig, SipEngine, SipTransport, Trunk, parse_source,
 };
 
-use crate::host::{Apps, NumberRouter, lifecycle_writer};
+use crate::host::{Apps, NumberRouter, TrunkSync, lifecycle_writer};
+
+/// How often trunks are reloaded from the database (changes made through
+/// this node's API apply at once).
+const TRUNK_REFRESH: Duration = Duration::from_secs(15);
 use crate::store::DbCalls;
 
 /// Options for `serve` (each also read from its environment variable).
@@ -63,6 +67,8 @@ struct TrunkFile {
     #[serde(default)]
     inbound_sources: Vec<String>,
     outbound: Option<OutboundFile>,
+    max_concurrent: Option<u32>,
+    calls_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +125,8 @@ pub fn parse_trunks(json: &str) -> Result<Vec<Trunk>, String> {
                 name: t.name,
                 inbound_sources,
                 outbound,
+                max_concurrent: t.max_concurrent,
+                calls_per_second: t.calls_per_second,
             })
         })
         .collect()
@@ -127,7 +135,7 @@ pub fn parse_trunks(json: &str) -> Result<Vec<Trunk>, String> {
 /// Runs the engine until Ctrl-C or SIGTERM, then drains: no new calls, live calls
 /// finish (up to a minute), then exits.
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let trunks = match &args.trunks_file {
+    let file_trunks = match &args.trunks_file {
         Some(path) => parse_trunks(
             &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
         )?,
@@ -143,7 +151,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         rtp_ports: args.rtp_ports,
         max_calls: args.max_calls,
         echo_route: args.echo_route,
-        trunks,
+        trunks: file_trunks.clone(),
         recordings: Some(recordings),
         ..SipConfig::default()
     };
@@ -159,18 +167,38 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         metrics.clone(),
         Arc::new(DbCalls(store.clone())),
     );
+    let apps = Apps {
+        base: Arc::new(base),
+        store: store.clone(),
+        model: args.realtime_model.clone(),
+    };
     let router = Arc::new(NumberRouter {
-        apps: Apps {
-            base: Arc::new(base),
-            store: store.clone(),
-            model: args.realtime_model.clone(),
-        },
+        apps: apps.clone(),
         echo: cfg.echo_route,
     });
     let (sink, _writer) = lifecycle_writer(store.clone());
     let engine = SipEngine::start_observed(cfg, router, Some(Arc::new(sink.clone())))
         .await
         .map_err(|e| e.to_string())?;
+    let sync = TrunkSync {
+        store: store.clone(),
+        engine: engine.handle(),
+        fixed: Arc::new(file_trunks),
+    };
+    let trunks = sync.sync().await.map_err(|e| format!("trunks: {e}"))?;
+    tracing::info!(trunks, "trunks loaded");
+    // Other nodes sharing the database change trunks too: reload now and then.
+    let refresh = sync.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(TRUNK_REFRESH);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = refresh.sync().await {
+                tracing::warn!(error = %e, "trunk refresh failed");
+            }
+        }
+    });
     let http = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .map_err(|e| format!("HTTP listen on {}: {e}", args.http_addr))?;
@@ -178,7 +206,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let app = crate::http::app(crate::http::HttpState {
         metrics,
         engine: Some(Arc::new(engine.stats_reader())),
-        api: Some(crate::api::ApiState::new(store.clone()).with_engine(engine.handle())),
+        api: Some(
+            crate::api::ApiState::new(store.clone())
+                .with_engine(engine.handle())
+                .with_trunk_sync(sync)
+                .with_apps(apps),
+        ),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {

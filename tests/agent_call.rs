@@ -267,6 +267,7 @@ async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
             ring_timeout: None,
             app: Some(rig.app.clone()),
             id: None,
+            via: None,
         })
         .await
         .expect("dial");

@@ -292,6 +292,7 @@ fn record(id: u64, direction: Direction, started: i64, outcome: Option<CallOutco
         on_hold: false,
         recording: None,
         tag: None,
+        trunk: None,
     }
 }
 
@@ -664,5 +665,154 @@ async fn calls_are_filtered_paged_and_scoped() {
         want.sort();
         got.sort();
         assert_eq!(got, want, "no duplicates, no skips: {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn trunks_keep_credentials_write_only_and_validate_every_field() {
+    for api in apis("api-trunks").await {
+        let body = json!({
+            "name": "carrier",
+            "inbound_sources": ["54.172.60.0/30", "192.0.2.7"],
+            "outbound": {"host": "sip.example.net", "transport": "tcp"},
+            "credentials": {"username": "acme-user", "password": "s3cret-pass"},
+            "caller_id": "+15550001111",
+            "max_concurrent": 20,
+            "calls_per_second": 2
+        });
+        let (st, _, t) = api
+            .call("POST", "/trunks", Some(&api.a), Some(body.clone()))
+            .await;
+        assert_eq!(st, 201, "{t}");
+        let id = t["id"].as_str().expect("id").to_owned();
+        assert!(id.starts_with("trunk_"));
+        assert_eq!(
+            t["outbound"],
+            json!({"host": "sip.example.net", "port": 5060, "transport": "tcp"})
+        );
+        assert_eq!(t["credentials_set"], true);
+        assert_eq!(t["max_concurrent"], 20);
+        assert_eq!(t["calls_per_second"], 2);
+        let path = format!("/trunks/{id}");
+        let (_, _, got) = api.call("GET", &path, Some(&api.a), None).await;
+        let (_, _, list) = api.call("GET", "/trunks", Some(&api.a), None).await;
+        for shown in [&t, &got, &list] {
+            let text = shown.to_string();
+            assert!(
+                !text.contains("s3cret-pass") && !text.contains("acme-user"),
+                "credentials are never returned: {text}"
+            );
+        }
+        assert_eq!(list["data"][0]["id"], id.as_str());
+        // The engine's view has them (it answers the carrier's challenges).
+        let ws = ws_of(&api.store, "acme").await;
+        let stored = api.store.trunk(&ws, &id).await.expect("trunk");
+        let engine = stored.engine_trunk();
+        assert_eq!(engine.name, id);
+        assert_eq!(engine.inbound_sources.len(), 2);
+        let out = engine.outbound.expect("outbound");
+        assert_eq!(
+            out.credentials.map(|c| c.password),
+            Some("s3cret-pass".into())
+        );
+        assert_eq!(out.caller_id, "+15550001111");
+
+        let dup = api
+            .call("POST", "/trunks", Some(&api.a), Some(body.clone()))
+            .await;
+        assert_error(&dup, 409, "conflict", None);
+        let (st, _, _) = api.call("POST", "/trunks", Some(&api.b), Some(body)).await;
+        assert_eq!(st, 201, "names are per workspace");
+
+        for (body, param) in [
+            (
+                json!({"name": "x", "inbound_sources": ["10.0.0.0/33"]}),
+                "inbound_sources",
+            ),
+            (
+                json!({"name": "x", "inbound_sources": ["not-an-ip"]}),
+                "inbound_sources",
+            ),
+            (json!({"name": ""}), "name"),
+            (
+                json!({"name": "x", "outbound": {"host": "sip.example.net"}}),
+                "caller_id",
+            ),
+            (
+                json!({"name": "x", "outbound": {"host": "bad host!"}, "caller_id": "+15550001111"}),
+                "outbound.host",
+            ),
+            (json!({"name": "x", "caller_id": "5550001111"}), "caller_id"),
+            (json!({"name": "x", "max_concurrent": 0}), "max_concurrent"),
+            (
+                json!({"name": "x", "calls_per_second": 0}),
+                "calls_per_second",
+            ),
+            (
+                json!({"name": "x", "credentials": {"username": "", "password": "p"}}),
+                "credentials.username",
+            ),
+        ] {
+            let res = api
+                .call("POST", "/trunks", Some(&api.a), Some(body.clone()))
+                .await;
+            assert_error(&res, 422, "validation_error", Some(param));
+        }
+        let unknown = api
+            .call(
+                "POST",
+                "/trunks",
+                Some(&api.a),
+                Some(json!({"name": "x", "bogus": 1})),
+            )
+            .await;
+        assert_eq!(unknown.0, 422, "{:?}", unknown.2);
+
+        // PATCH: the allowlist replaced, credentials and limits cleared with null,
+        // fields left out kept.
+        let (st, _, p) = api
+            .call(
+                "PATCH",
+                &path,
+                Some(&api.a),
+                Some(
+                    json!({"inbound_sources": ["198.51.100.0/24"], "credentials": null,
+                            "calls_per_second": null}),
+                ),
+            )
+            .await;
+        assert_eq!(st, 200, "{p}");
+        assert_eq!(p["inbound_sources"], json!(["198.51.100.0/24"]));
+        assert_eq!(p["credentials_set"], false);
+        assert_eq!(p["calls_per_second"], Value::Null);
+        assert_eq!(p["max_concurrent"], 20);
+        assert_eq!(p["caller_id"], "+15550001111");
+        let bad = api
+            .call(
+                "PATCH",
+                &path,
+                Some(&api.a),
+                Some(json!({"caller_id": null})),
+            )
+            .await;
+        assert_error(&bad, 422, "validation_error", Some("caller_id"));
+
+        for m in ["GET", "PATCH", "DELETE"] {
+            let body = (m == "PATCH").then(|| json!({"name": "stolen"}));
+            assert_error(
+                &api.call(m, &path, Some(&api.b), body).await,
+                404,
+                "not_found",
+                None,
+            );
+        }
+        let (st, _, _) = api.call("DELETE", &path, Some(&api.a), None).await;
+        assert_eq!(st, 204);
+        assert_error(
+            &api.call("GET", &path, Some(&api.a), None).await,
+            404,
+            "not_found",
+            None,
+        );
     }
 }

@@ -8,136 +8,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::agent::{CALLER_AT, CALLER_LINES, caller_audio, script};
-use common::api::{Api, UNLIMITED, api_on};
-use common::{LOCALHOST, Sipp, eventually, rtp_range, scratch_dir, uac_args};
+use common::agent::CALLER_LINES;
+use common::host::rig;
+use common::{Sipp, eventually, uac_args};
 use serde_json::{Value, json};
-use tenex_actors::call::AgentApp;
-use tenex_actors::metrics::Metrics;
-use tenex_actors::realtime::{AgentConfig, NoTools, RealtimeEndpoint};
-use tenex_actors::sip::{CallRouter, IncomingCall, Route, SipConfig, SipEngine, SipTransport};
-use tenex_media::g711::G711Law;
-use tenex_voice::host::{Apps, CallSink, NumberRouter, lifecycle_writer};
-use tenex_voice::realtime_sim::{SimConfig, Simulator};
-use tenex_voice::store::{CallBinding, DbCalls, Store};
-
-struct Rig {
-    api: Api,
-    engine: SipEngine,
-    router: NumberRouter,
-    sink: CallSink,
-    _sim: Simulator,
-    record: std::path::PathBuf,
-}
-
-async fn rig(name: &str) -> Rig {
-    let dir = scratch_dir(name);
-    let record = dir.join("client-events.jsonl");
-    let sim = Simulator::start(
-        "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
-        SimConfig {
-            script: script(),
-            record: Some(record.clone()),
-            api_key: Some("sk-test".into()),
-            ..SimConfig::default()
-        },
-    )
-    .await
-    .expect("simulator");
-    let store: Store = common::db::sqlite(name).await;
-    let base = AgentApp::new(
-        AgentConfig::default(),
-        RealtimeEndpoint {
-            url: sim.url(),
-            api_key: "sk-test".into(),
-        },
-        Arc::new(NoTools),
-        Arc::new(Metrics::default()),
-        Arc::new(DbCalls(store.clone())),
-    );
-    let router = NumberRouter {
-        apps: Apps {
-            base: Arc::new(base),
-            store: store.clone(),
-            model: "gpt-realtime".into(),
-        },
-        echo: false,
-    };
-    let (sink, _writer) = lifecycle_writer(store.clone());
-    let engine = SipEngine::start_observed(
-        SipConfig {
-            listen: SocketAddr::new(LOCALHOST, 0),
-            rtp_ports: rtp_range(4),
-            recordings: Some(dir),
-            ..SipConfig::default()
-        },
-        Arc::new(router.clone()),
-        Some(Arc::new(sink.clone())),
-    )
-    .await
-    .expect("engine");
-    let api = api_on(store, UNLIMITED, Some(engine.handle())).await;
-    Rig {
-        api,
-        engine,
-        router,
-        sink,
-        _sim: sim,
-        record,
-    }
-}
-
-impl Rig {
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let (st, _, v) = self
-            .api
-            .call("POST", path, Some(&self.api.a), Some(body))
-            .await;
-        assert!(st.is_success(), "{path}: {st} {v}");
-        v
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (st, _, v) = self.api.call("GET", path, Some(&self.api.a), None).await;
-        assert_eq!(st, 200, "{path}: {v}");
-        v
-    }
-
-    /// SIPp dials `number`, talks, and gets the agent's BYE.
-    async fn dial(&self, number: &str) {
-        let pcm = caller_audio(16.0, &CALLER_AT);
-        let run = Sipp::scenario("uac_agent")
-            .args(uac_args(self.engine.local_addr(), number))
-            .args(["-m", "1", "-timeout", "60s"])
-            .pcap_audio("caller.pcap", G711Law::Ulaw, pcm)
-            .deadline(Duration::from_secs(70))
-            .run()
-            .await;
-        assert!(run.all_ok(1), "{run:?}");
-    }
-
-    /// The workspace's calls once `n` have ended and been written.
-    async fn ended_calls(&self, n: usize) -> Vec<Value> {
-        let mut last = Value::Null;
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        for _ in 0..150 {
-            tick.tick().await;
-            self.sink.flush().await;
-            last = self.get("/calls?status=ended").await;
-            let done = last["data"].as_array().map_or(0, Vec::len);
-            let summarised = last["data"]
-                .as_array()
-                .is_some_and(|d| d.iter().all(|c| c["summary"].is_string()));
-            if done == n && summarised {
-                return last["data"].as_array().cloned().unwrap_or_default();
-            }
-        }
-        panic!("{n} ended calls with summaries expected: {last}");
-    }
-}
+use tenex_actors::sip::{CallRouter, IncomingCall, Route, SipTransport};
+use tenex_voice::store::CallBinding;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dialled_number_reaches_its_agent_and_the_call_is_stored() {

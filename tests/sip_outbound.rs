@@ -69,6 +69,7 @@ fn request(trunk: OutboundTrunk, ring: Option<Duration>) -> DialRequest {
         ring_timeout: ring,
         app: None,
         id: None,
+        via: None,
     }
 }
 
@@ -249,6 +250,7 @@ async fn case2_opus_call_between_engines() {
         ring_timeout: None,
         app: None,
         id: None,
+        via: None,
     };
     let DialResult::Answered { call } = caller.dial(req).await.expect("dial") else {
         panic!("not answered")

@@ -179,7 +179,7 @@ async fn case10_invite_from_outside_the_trunk_allowlist_is_403() {
     let trunk = Trunk {
         name: "carrier".into(),
         inbound_sources: vec![parse_source("127.0.0.1/32").expect("cidr")],
-        outbound: None,
+        ..Trunk::default()
     };
     let engine = engine(2, |c| c.trunks = vec![trunk]).await;
     // SIPp really calling from 127.0.0.2.

@@ -67,6 +67,7 @@ async fn an_engine_calls_another_engines_echo_route_and_hangs_up() {
             ring_timeout: None,
             app: None,
             id: None,
+            via: None,
         };
         let result = caller.dial(req).await.expect("dial");
         let DialResult::Answered { call } = result else {
@@ -129,6 +130,7 @@ async fn an_unknown_number_is_404_rejected() {
         ring_timeout: None,
         app: None,
         id: None,
+        via: None,
     };
     let result = caller.dial(req).await.expect("dial");
     assert!(

@@ -84,6 +84,11 @@ impl ApiError {
         }
     }
 
+    /// 503: this node cannot do it now (no SIP engine running here).
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     /// 500, logged; the client sees no detail.
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "API request failed");

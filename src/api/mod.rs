@@ -2,7 +2,7 @@
 //! request to one workspace, JSON in and out, one error shape
 //! (`{"error": {"type", "message", "param"}}`), bodies up to 1 MiB.
 //!
-//! Resources so far: agents and voice profiles, numbers, calls (filters,
+//! Resources so far: agents and voice profiles, trunks, numbers, sessions, calls (filters,
 //! transcript, hang-up), leads, knowledge documents and search, calendar
 //! connectors and their bookings.
 
@@ -16,6 +16,8 @@ mod knowledge;
 mod leads;
 mod numbers;
 mod page;
+mod sessions;
+mod trunks;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ pub use error::ApiError;
 pub use extract::{ApiJson, ApiQuery};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageQuery};
 
+use crate::host::{Apps, TrunkSync};
 use crate::store::Store;
 
 /// Largest request body.
@@ -45,6 +48,10 @@ pub struct ApiState {
     /// The SIP engine, for hanging up and placing calls (`None` in tests of
     /// the API alone).
     pub engine: Option<EngineHandle>,
+    /// Keeps the engine's trunks in step with the database.
+    pub trunk_sync: Option<TrunkSync>,
+    /// Makes the agent apps of calls placed through the API.
+    pub apps: Option<Apps>,
 }
 
 impl ApiState {
@@ -60,13 +67,43 @@ impl ApiState {
             rate_limit,
             limiter: Arc::default(),
             engine: None,
+            trunk_sync: None,
+            apps: None,
         }
     }
 
-    /// This state, controlling calls on `engine`.
+    /// This state, controlling calls on `engine` (and its trunks: the
+    /// database's only; see [`ApiState::with_trunk_sync`]).
     pub fn with_engine(mut self, engine: EngineHandle) -> ApiState {
+        self.trunk_sync = Some(TrunkSync {
+            store: self.store.clone(),
+            engine: engine.clone(),
+            fixed: Arc::default(),
+        });
         self.engine = Some(engine);
         self
+    }
+
+    /// This state, placing calls with `apps` (sessions, campaigns).
+    pub fn with_apps(mut self, apps: Apps) -> ApiState {
+        self.apps = Some(apps);
+        self
+    }
+
+    /// This state, keeping the engine's trunks with `sync`.
+    pub fn with_trunk_sync(mut self, sync: TrunkSync) -> ApiState {
+        self.trunk_sync = Some(sync);
+        self
+    }
+
+    /// Gives the engine the trunks as they are now stored. A failure is logged:
+    /// the change is stored, and the periodic refresh applies it.
+    async fn sync_trunks(&self) {
+        if let Some(sync) = &self.trunk_sync
+            && let Err(e) = sync.sync().await
+        {
+            tracing::error!(error = %e, "trunks could not be reloaded");
+        }
     }
 }
 
@@ -79,8 +116,17 @@ pub fn router(state: ApiState) -> Router {
             "/agents/{id}/voice-profile",
             get(agents::voice_profile).put(agents::set_voice_profile),
         )
+        .route("/trunks", post(trunks::create).get(trunks::list))
+        .route(
+            "/trunks/{id}",
+            get(trunks::get)
+                .patch(trunks::update)
+                .delete(trunks::delete),
+        )
         .route("/numbers", post(numbers::create).get(numbers::list))
         .route("/numbers/{id}", get(numbers::get).delete(numbers::delete))
+        .route("/sessions", post(sessions::create))
+        .route("/sessions/{id}", get(sessions::get))
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::get))
         .route("/calls/{id}/transcript", get(calls::transcript))

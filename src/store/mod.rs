@@ -17,6 +17,8 @@ mod keys;
 mod knowledge;
 mod leads;
 mod numbers;
+mod sessions;
+mod trunks;
 mod workspaces;
 
 use std::str::FromStr;
@@ -42,6 +44,11 @@ pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
 pub use leads::{Lead, NewLead, is_e164};
 pub use numbers::{NewNumber, Number, RoutedNumber};
+pub use sessions::{
+    ClaimedSession, DEFAULT_SESSION_TTL_S, NewSession, SESSION_TTL_RANGE, Session,
+    SessionDirection, new_session_id,
+};
+pub use trunks::{Destination, NewTrunk, Transport, Trunk, TrunkCredentials, TrunkPatch};
 pub use workspaces::Workspace;
 
 /// Why a store operation failed.

@@ -32,6 +32,18 @@ pub async fn api_with(name: &str, limit: RateLimit) -> Api {
 
 /// The API over `store` (two workspaces, a key each), controlling `engine`'s calls.
 pub async fn api_on(store: Store, limit: RateLimit, engine: Option<EngineHandle>) -> Api {
+    api_state(store, |mut s| {
+        s.rate_limit = limit;
+        match engine {
+            Some(e) => s.with_engine(e),
+            None => s,
+        }
+    })
+    .await
+}
+
+/// The API over `store` (two workspaces, a key each), its state set up by `f`.
+pub async fn api_state(store: Store, f: impl FnOnce(ApiState) -> ApiState) -> Api {
     let wa = store.create_workspace("acme").await.expect("ws");
     let wb = store.create_workspace("globex").await.expect("ws");
     let (_, a) = store.create_key(&wa.id).await.expect("key");
@@ -39,10 +51,7 @@ pub async fn api_on(store: Store, limit: RateLimit, engine: Option<EngineHandle>
     let app = app(HttpState {
         metrics: Default::default(),
         engine: None,
-        api: Some(match engine {
-            Some(e) => ApiState::with_rate_limit(store.clone(), limit).with_engine(e),
-            None => ApiState::with_rate_limit(store.clone(), limit),
-        }),
+        api: Some(f(ApiState::with_rate_limit(store.clone(), UNLIMITED))),
     });
     Api { app, store, a, b }
 }

@@ -18,6 +18,7 @@ use tenex_media::g711::G711Law;
 pub mod agent;
 pub mod api;
 pub mod db;
+pub mod host;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

@@ -69,6 +69,12 @@ pub struct Trunk {
     pub inbound_sources: Vec<IpNet>,
     /// Outbound destination, if the trunk places calls.
     pub outbound: Option<OutboundTrunk>,
+    /// Most calls at once through this trunk, both directions; beyond it an
+    /// INVITE from the trunk gets 503 and a dial through it fails at once.
+    pub max_concurrent: Option<u32>,
+    /// New calls per second through this trunk, both directions (a token
+    /// bucket with a one-second burst); beyond it as for `max_concurrent`.
+    pub calls_per_second: Option<u32>,
 }
 
 /// The SIP leg's configuration.
@@ -85,7 +91,8 @@ pub struct SipConfig {
     pub max_calls: usize,
     /// Whether the `echo` route answers.
     pub echo_route: bool,
-    /// Trunks; with none, only loopback may call in.
+    /// Trunks; with none, only loopback may call in. Replaced at run time with
+    /// [`EngineHandle::set_trunks`](super::EngineHandle::set_trunks).
     pub trunks: Vec<Trunk>,
     /// Requests per second per source, sustained.
     pub rate_limit_per_sec: u32,

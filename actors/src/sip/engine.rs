@@ -16,13 +16,13 @@ use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
-use super::config::{SipConfig, SipTransport};
+use super::config::{SipConfig, SipTransport, Trunk};
 use super::inbound;
 use super::outbound::{self, DialError, DialRequest, DialResult};
 use super::record::{CallId, CallObserver, CallRecord};
 use super::registry::{CallControl, EngineCounters, EngineStats, Registry};
 use super::router::CallRouter;
-use super::security::{Allowlist, LogThrottle, RateLimiter};
+use super::security::{LogThrottle, RateLimiter, TrunkSet};
 use crate::media::PortPool;
 use tenex_media::dtmf::DtmfDigit;
 
@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) pool: PortPool,
     pub(crate) router: Arc<dyn CallRouter>,
-    pub(crate) allowlist: Allowlist,
+    trunks: std::sync::RwLock<Arc<TrunkSet>>,
     pub(crate) rejected_log: Mutex<LogThrottle>,
     /// The address we put in Contact, Via and SDP.
     pub(crate) public_ip: IpAddr,
@@ -62,6 +62,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The trunks in force now.
+    pub(crate) fn trunks(&self) -> Arc<TrunkSet> {
+        self.trunks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Our Contact URI for a call over `transport`.
     pub(crate) fn contact(&self, user: &str, transport: SipTransport) -> String {
         let user = if user.is_empty() { "tenex" } else { user };
@@ -184,12 +192,7 @@ impl SipEngine {
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
-        let allowlist = Allowlist::new(
-            cfg.trunks
-                .iter()
-                .flat_map(|t| t.inbound_sources.clone())
-                .collect(),
-        );
+        let trunks = std::sync::RwLock::new(Arc::new(TrunkSet::new(cfg.trunks.clone())));
         let pool = PortPool::new(public_ip, cfg.rtp_ports);
         let shared = Arc::new(Shared {
             cfg,
@@ -197,7 +200,7 @@ impl SipEngine {
             registry,
             pool,
             router,
-            allowlist,
+            trunks,
             rejected_log: Mutex::new(LogThrottle::default()),
             public_ip,
             sip_port: local.port(),
@@ -333,6 +336,23 @@ impl EngineHandle {
     /// See [`SipEngine::stats`].
     pub fn stats(&self) -> EngineStats {
         stats_of(&self.shared)
+    }
+
+    /// A SIP URI that reaches this engine with `user` as the Request-URI user
+    /// (what a PBX transfers a call to).
+    pub fn sip_uri(&self, user: &str) -> String {
+        self.shared.contact(user, SipTransport::Udp)
+    }
+
+    /// Replaces the trunks (allowlist, limits) for calls from now on; calls in
+    /// progress keep going.
+    pub fn set_trunks(&self, trunks: Vec<Trunk>) {
+        let set = Arc::new(TrunkSet::new(trunks));
+        *self
+            .shared
+            .trunks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = set;
     }
 }
 

@@ -20,7 +20,7 @@ use super::config::SipTransport;
 use super::engine::Shared;
 use super::outcome::CallOutcome;
 use super::record::{CallId, CallRecord, Direction, HungUpBy};
-use super::registry::{CONTROL_QUEUE, EngineCounters};
+use super::registry::{CONTROL_QUEUE, EngineCounters, Refused};
 use super::router::{IncomingCall, Route};
 
 /// Replies with a final status (and a Retry-After for 503) and keeps the transaction
@@ -54,7 +54,8 @@ pub(crate) async fn handle_invite(
 ) {
     let counters = &shared.registry.counters;
     EngineCounters::bump(&counters.invites);
-    if !shared.allowlist.allows(source.ip()) {
+    let trunks = shared.trunks();
+    if !trunks.allowlist().allows(source.ip()) {
         EngineCounters::bump(&counters.forbidden);
         let log = shared
             .rejected_log
@@ -74,6 +75,13 @@ pub(crate) async fn handle_invite(
         source,
         transport,
     };
+    let trunk = trunks.serving(source.ip());
+    if let Some(t) = trunk
+        && !trunks.take_call(t, std::time::Instant::now())
+    {
+        EngineCounters::bump(&counters.trunk_limited);
+        return reject(tx, StatusCode::ServiceUnavailable, Some(1)).await;
+    }
     let (answer_after, app) = match shared.router.route(&call).await {
         Route::NotFound => {
             EngineCounters::bump(&counters.not_found);
@@ -97,16 +105,27 @@ pub(crate) async fn handle_invite(
         transport,
     );
     record.tag = app.as_ref().and_then(|a| a.tag());
+    record.trunk = trunk.map(|t| t.name.clone());
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
-    let Some(guard) = shared.registry.admit(record, control_tx) else {
-        EngineCounters::bump(&counters.unavailable);
-        return reject(
-            tx,
-            StatusCode::ServiceUnavailable,
-            Some(shared.cfg.retry_after_secs),
-        )
-        .await;
-    };
+    let guard =
+        match shared
+            .registry
+            .admit(record, control_tx, trunk.and_then(|t| t.max_concurrent))
+        {
+            Ok(guard) => guard,
+            Err(refused) => {
+                EngineCounters::bump(match refused {
+                    Refused::Capacity => &counters.unavailable,
+                    Refused::Trunk => &counters.trunk_limited,
+                });
+                return reject(
+                    tx,
+                    StatusCode::ServiceUnavailable,
+                    Some(shared.cfg.retry_after_secs),
+                )
+                .await;
+            }
+        };
 
     let Ok(lease) = shared.pool.acquire() else {
         EngineCounters::bump(&counters.unavailable);

@@ -19,7 +19,7 @@ use super::config::{OutboundTrunk, SipTransport};
 use super::engine::Shared;
 use super::outcome::CallOutcome;
 use super::record::{CallId, CallRecord, Direction, HungUpBy};
-use super::registry::{CONTROL_QUEUE, EngineCounters};
+use super::registry::{CONTROL_QUEUE, EngineCounters, Refused};
 use crate::media::{MediaEvent, MediaLeg, MediaMode};
 
 /// A call to place.
@@ -39,6 +39,9 @@ pub struct DialRequest {
     /// The call's id, reserved with [`SipEngine::reserve_id`](super::SipEngine::reserve_id);
     /// a fresh one when `None`.
     pub id: Option<CallId>,
+    /// The name of the engine's trunk this goes through: its concurrency and
+    /// calls-per-second limits apply, and the call's record names it.
+    pub via: Option<String>,
 }
 
 /// How a dial attempt ended.
@@ -67,6 +70,9 @@ pub enum DialError {
     /// At capacity, draining, or out of RTP ports.
     #[error("no capacity for another call")]
     Unavailable,
+    /// The trunk is at its concurrency or calls-per-second limit.
+    #[error("trunk {0} is at its call limit")]
+    TrunkLimit(String),
     /// The trunk's host did not resolve.
     #[error("cannot resolve trunk {0}")]
     Resolve(String),
@@ -109,11 +115,27 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
         trunk.transport,
     );
     record.tag = req.app.as_ref().and_then(|a| a.tag());
+    record.trunk = req.via.clone();
+    let trunks = shared.trunks();
+    let limits = req.via.as_deref().and_then(|name| trunks.named(name));
+    let counters = &shared.registry.counters;
+    if let Some(t) = limits
+        && !trunks.take_call(t, std::time::Instant::now())
+    {
+        EngineCounters::bump(&counters.trunk_limited);
+        return Err(DialError::TrunkLimit(t.name.clone()));
+    }
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let guard = shared
         .registry
-        .admit(record, control_tx)
-        .ok_or(DialError::Unavailable)?;
+        .admit(record, control_tx, limits.and_then(|t| t.max_concurrent))
+        .map_err(|refused| match refused {
+            Refused::Capacity => DialError::Unavailable,
+            Refused::Trunk => {
+                EngineCounters::bump(&counters.trunk_limited);
+                DialError::TrunkLimit(req.via.clone().unwrap_or_default())
+            }
+        })?;
     let lease = shared.pool.acquire().map_err(|_| {
         EngineCounters::bump(&shared.registry.counters.unavailable);
         DialError::Unavailable

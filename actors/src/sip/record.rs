@@ -152,6 +152,8 @@ pub struct CallRecord {
     pub recording: Option<std::path::PathBuf>,
     /// The host's tag, from the app that took the call.
     pub tag: Option<CallTag>,
+    /// The trunk the call came in from or went out through, when known.
+    pub trunk: Option<String>,
 }
 
 impl CallRecord {
@@ -190,6 +192,7 @@ impl CallRecord {
             on_hold: false,
             recording: None,
             tag: None,
+            trunk: None,
         }
     }
 

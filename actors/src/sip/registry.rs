@@ -54,6 +54,9 @@ pub struct EngineCounters {
     pub rate_limited: AtomicU64,
     /// Requests with methods we do not serve (405).
     pub not_allowed: AtomicU64,
+    /// Calls refused (503, or a failed dial) for a trunk's concurrency or
+    /// calls-per-second limit.
+    pub trunk_limited: AtomicU64,
 }
 
 impl EngineCounters {
@@ -73,6 +76,15 @@ pub struct EngineStats {
     pub ports_total: usize,
     /// Whether new calls are refused.
     pub draining: bool,
+}
+
+/// Why a call was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The engine is full or draining.
+    Capacity,
+    /// The call's trunk is at its concurrency limit.
+    Trunk,
 }
 
 pub(crate) struct ActiveCall {
@@ -185,18 +197,30 @@ impl Registry {
         self.lock().active.len()
     }
 
-    /// Admits a call if there is capacity and we are not draining.
+    /// Admits a call if there is capacity, we are not draining, and its trunk
+    /// has fewer than `trunk_max` calls in progress.
     pub(crate) fn admit(
         self: &Arc<Registry>,
         record: CallRecord,
         control: mpsc::Sender<CallControl>,
-    ) -> Option<CallGuard> {
+        trunk_max: Option<u32>,
+    ) -> Result<CallGuard, Refused> {
         if self.draining() {
-            return None;
+            return Err(Refused::Capacity);
         }
         let mut inner = self.lock();
         if inner.active.len() >= self.max_calls {
-            return None;
+            return Err(Refused::Capacity);
+        }
+        if let (Some(max), Some(trunk)) = (trunk_max, record.trunk.as_deref()) {
+            let on_trunk = inner
+                .active
+                .values()
+                .filter(|c| c.record.trunk.as_deref() == Some(trunk))
+                .count();
+            if on_trunk >= max as usize {
+                return Err(Refused::Trunk);
+            }
         }
         let id = record.id;
         let seen = self.observer.as_ref().map(|_| record.clone());
@@ -210,7 +234,7 @@ impl Registry {
         );
         drop(inner);
         self.notify(seen, CallChange::Started);
-        Some(CallGuard {
+        Ok(CallGuard {
             registry: self.clone(),
             id,
             armed: true,

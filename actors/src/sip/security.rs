@@ -7,14 +7,19 @@
 //!   the limit, requests are dropped without a reply (replying would let a flood
 //!   use us as an amplifier) and counted.
 //!
+//! - Trunk limits: calls at once and new calls per second, per trunk.
+//!
 //! The per-source tables are bounded: past [`MAX_SOURCES`] the least recently seen
 //! source is forgotten, so a spoofed flood cannot grow memory.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+
+use super::config::Trunk;
 
 /// Most sources remembered by the rate limiter and the log throttle.
 pub(crate) const MAX_SOURCES: usize = 4096;
@@ -38,10 +43,7 @@ impl Allowlist {
         if self.nets.is_empty() {
             return ip.is_loopback();
         }
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let ip = unmapped(ip);
         self.nets.iter().any(|n| n.contains(&ip))
     }
 }
@@ -61,6 +63,92 @@ pub fn parse_source(s: &str) -> Result<IpNet, String> {
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Instant) -> Bucket {
+        Bucket {
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    /// Refills at `rate` per second up to `burst`, then takes a token if there is one.
+    fn take(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The trunks in force, replaced whole when they change: the allowlist built
+/// from them, and each trunk's call-rate bucket.
+#[derive(Debug)]
+pub(crate) struct TrunkSet {
+    trunks: Vec<Trunk>,
+    allowlist: Allowlist,
+    rates: Mutex<HashMap<String, Bucket>>,
+}
+
+impl TrunkSet {
+    pub(crate) fn new(trunks: Vec<Trunk>) -> TrunkSet {
+        let allowlist = Allowlist::new(
+            trunks
+                .iter()
+                .flat_map(|t| t.inbound_sources.iter().copied())
+                .collect(),
+        );
+        TrunkSet {
+            trunks,
+            allowlist,
+            rates: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn allowlist(&self) -> &Allowlist {
+        &self.allowlist
+    }
+
+    /// The trunk whose inbound sources include `ip` (the first, if several do).
+    pub(crate) fn serving(&self, ip: IpAddr) -> Option<&Trunk> {
+        let ip = unmapped(ip);
+        self.trunks
+            .iter()
+            .find(|t| t.inbound_sources.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// The trunk named `name`.
+    pub(crate) fn named(&self, name: &str) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.name == name)
+    }
+
+    /// Whether `trunk`'s calls-per-second limit lets one more call start now.
+    pub(crate) fn take_call(&self, trunk: &Trunk, now: Instant) -> bool {
+        let Some(cps) = trunk.calls_per_second else {
+            return true;
+        };
+        let rate = f64::from(cps.max(1));
+        let Ok(mut rates) = self.rates.lock() else {
+            return true;
+        };
+        rates
+            .entry(trunk.name.clone())
+            .or_insert_with(|| Bucket::full(rate, now))
+            .take(now, rate, rate)
+    }
+}
+
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// Per-source token buckets.
@@ -89,21 +177,16 @@ impl RateLimiter {
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= MAX_SOURCES {
             evict_oldest(&mut self.buckets, |b| b.at);
         }
-        let burst = self.burst;
-        let b = self.buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
+        let (rate, burst) = (self.rate, self.burst);
+        let allowed = self
+            .buckets
+            .entry(ip)
+            .or_insert(Bucket::full(burst, now))
+            .take(now, rate, burst);
+        if !allowed {
             self.dropped += 1;
-            false
         }
+        allowed
     }
 }
 
@@ -167,6 +250,42 @@ mod tests {
             "with trunks configured, loopback is not implied"
         );
         assert!(parse_source("nope").is_err());
+    }
+
+    #[test]
+    fn trunk_sets_find_the_callers_trunk_and_pace_its_calls() {
+        let trunk = |name: &str, src: &str, cps: Option<u32>| Trunk {
+            name: name.into(),
+            inbound_sources: vec![parse_source(src).expect("source")],
+            calls_per_second: cps,
+            ..Trunk::default()
+        };
+        let set = TrunkSet::new(vec![
+            trunk("a", "192.0.2.0/24", Some(2)),
+            trunk("b", "198.51.100.7", None),
+        ]);
+        assert!(set.allowlist().allows(ip("198.51.100.7")));
+        assert!(!set.allowlist().allows(ip("127.0.0.1")));
+        assert_eq!(
+            set.serving(ip("192.0.2.9")).map(|t| t.name.as_str()),
+            Some("a")
+        );
+        assert_eq!(
+            set.serving(ip("::ffff:198.51.100.7"))
+                .map(|t| t.name.as_str()),
+            Some("b")
+        );
+        assert!(set.serving(ip("203.0.113.1")).is_none());
+        let t0 = Instant::now();
+        let a = set.named("a").expect("a");
+        let allowed = (0..5).filter(|_| set.take_call(a, t0)).count();
+        assert_eq!(allowed, 2, "2 calls per second");
+        assert!(
+            set.take_call(a, t0 + Duration::from_millis(500)),
+            "refilled by half a second"
+        );
+        let b = set.named("b").expect("b");
+        assert!((0..100).all(|_| set.take_call(b, t0)), "no limit set");
     }
 
     #[test]

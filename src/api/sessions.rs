@@ -1,0 +1,117 @@
+//! `POST /sessions`: provision a voice session. Outbound places the call now
+//! (the answer carries its `call_id`, which `/calls/{id}` follows from
+//! `queued`); inbound answers a one-time SIP URI (`sip:sess_…@host`) that a
+//! PBX transfers or routes a call to, binding that call to the session's lead,
+//! agent and objective until the URI expires or is used.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::error::found;
+use super::{ApiError, ApiJson, ApiState, Caller};
+use crate::host::{CallPlan, place_call};
+use crate::store::{NewSession, Session, SessionDirection, StoreError, call_key, new_session_id};
+
+/// A session as the API shows it.
+#[derive(Debug, Serialize)]
+pub(super) struct SessionView {
+    #[serde(flatten)]
+    session: Session,
+    /// `placed` (outbound); `pending`, `used` or `expired` (inbound).
+    status: &'static str,
+    /// Inbound: where to send the call.
+    sip_uri: Option<String>,
+}
+
+impl SessionView {
+    fn of(s: &ApiState, session: Session) -> SessionView {
+        let sip_uri = (session.direction == "inbound")
+            .then(|| s.engine.as_ref().map(|e| e.sip_uri(&session.id)))
+            .flatten();
+        SessionView {
+            status: session.status(crate::store::now_ms()),
+            sip_uri,
+            session,
+        }
+    }
+}
+
+pub(super) async fn create(
+    State(s): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewSession>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    let (Some(engine), Some(apps)) = (&s.engine, &s.apps) else {
+        return Err(ApiError::unavailable(
+            "no SIP engine runs on this node: sessions cannot be provisioned here",
+        ));
+    };
+    let ws = &caller.workspace;
+    s.store.check_session(ws, &body).await?;
+    let id = new_session_id();
+    let session = match body.direction {
+        SessionDirection::Inbound => s.store.create_session(ws, id, &body, None).await?,
+        SessionDirection::Outbound => {
+            let trunk = match &body.trunk_id {
+                Some(t) => match s.store.trunk(ws, t).await {
+                    Err(StoreError::NotFound) => {
+                        return Err(ApiError::invalid("trunk_id", "no such trunk"));
+                    }
+                    other => other?,
+                },
+                None => s.store.default_outbound_trunk(ws).await?.ok_or_else(|| {
+                    ApiError::invalid(
+                        "trunk_id",
+                        "no trunk with an outbound destination: create one with POST /trunks",
+                    )
+                })?,
+            };
+            if trunk.outbound.is_none() {
+                return Err(ApiError::invalid(
+                    "trunk_id",
+                    "the trunk has no outbound destination",
+                ));
+            }
+            let lead_id = body.lead_id.as_deref().unwrap_or_default();
+            let lead = s.store.lead(ws, lead_id).await?;
+            let plan = CallPlan {
+                workspace: ws.clone(),
+                agent: s.store.agent(ws, &body.agent_id).await?,
+                objective: body.objective.clone(),
+                calendar: body.calendar_connector_id.clone(),
+                batch_id: None,
+                session_id: Some(id.clone()),
+                number_id: None,
+                lead: Some(lead.clone()),
+            };
+            let call = engine.reserve_id();
+            let session = s
+                .store
+                .create_session(ws, id, &body, Some(call_key(call)))
+                .await?;
+            place_call(
+                apps,
+                engine,
+                &plan,
+                call,
+                &trunk,
+                &lead.phone,
+                body.caller_id.clone(),
+            )
+            .await?;
+            session
+        }
+    };
+    Ok((StatusCode::CREATED, Json(SessionView::of(&s, session))))
+}
+
+pub(super) async fn get(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, ApiError> {
+    let session = found(s.store.session(&caller.workspace, &id).await, "session")?;
+    Ok(Json(SessionView::of(&s, session)))
+}

@@ -1,0 +1,394 @@
+//! Trunks and sessions through the API with the SIP engine behind it, against
+//! SIPp: a trunk's allowlist and concurrency limit apply to the next call as
+//! soon as they are stored; an inbound session's one-time URI binds one call
+//! to its lead and objective; an outbound session dials the lead through the
+//! workspace's trunk at once.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::agent::{CALLER_AT, caller_audio};
+use common::host::{Rig, rig, rig_with};
+use common::{
+    Sipp, eventually, free_port, media_port, request, sdp_offer, sip_exchange, status, uac_args,
+};
+use serde_json::{Value, json};
+use tenex_media::g711::G711Law;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// An INVITE for `user` at the engine from wherever the socket is.
+fn invite(rig: &Rig, user: &str, call_id: &str) -> String {
+    let to = rig.engine.local_addr();
+    let sdp = sdp_offer(40000, "0", &["0 PCMU/8000"]);
+    request(
+        "INVITE",
+        user,
+        to,
+        call_id,
+        None,
+        Some(("application/sdp", &sdp)),
+    )
+}
+
+async fn patch(rig: &Rig, path: &str, body: Value) -> Value {
+    let (st, _, v) = rig
+        .api
+        .call("PATCH", path, Some(&rig.api.a), Some(body))
+        .await;
+    assert_eq!(st, 200, "{path}: {v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trunk_allowlists_and_limits_apply_to_the_next_call() {
+    let rig = rig_with("trunk-allowlist", true).await;
+    let to = rig.engine.local_addr();
+    // No trunk yet: loopback may call (an unknown number is routed: 404).
+    let open = sip_exchange(
+        common::LOCALHOST,
+        to,
+        &invite(&rig, "nobody", "t-open"),
+        WAIT,
+    )
+    .expect("response");
+    assert_eq!(status(&open), Some(404), "{open}");
+
+    // A trunk for 127.0.0.2 only: 127.0.0.1 is refused from now on.
+    let trunk = rig
+        .post(
+            "/trunks",
+            json!({"name": "pbx", "inbound_sources": ["127.0.0.2"]}),
+        )
+        .await;
+    let path = format!("/trunks/{}", trunk["id"].as_str().expect("id"));
+    let run = Sipp::scenario("uac_expect_403")
+        .args(uac_args(to, "echo"))
+        .args(["-m", "1", "-timeout", "20s"])
+        .run()
+        .await;
+    assert!(run.all_ok(1), "403 for a source off the allowlist: {run:?}");
+
+    // The allowlist edited: 127.0.0.1 calls through, up to one call at a time.
+    patch(
+        &rig,
+        &path,
+        json!({"inbound_sources": ["127.0.0.1/32"], "max_concurrent": 1}),
+    )
+    .await;
+    let held = tokio::spawn(
+        Sipp::scenario("uac_pcmu")
+            .args(uac_args(to, "echo"))
+            .args(["-m", "1", "-timeout", "30s"])
+            .pcap("g711u_10s.pcap", G711Law::Ulaw, 10)
+            .run(),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || rig.engine.stats().active_calls
+            == 1)
+        .await,
+        "the first call is up"
+    );
+    let second = sip_exchange(
+        common::LOCALHOST,
+        to,
+        &invite(&rig, "echo", "t-second"),
+        WAIT,
+    )
+    .expect("response");
+    assert_eq!(
+        status(&second),
+        Some(503),
+        "the trunk's one call is in use: {second}"
+    );
+    assert!(second.contains("Retry-After"), "{second}");
+    let run = held.await.expect("sipp");
+    assert!(run.all_ok(1), "the call within the limit: {run:?}");
+    assert_eq!(
+        rig.engine
+            .counters()
+            .trunk_limited
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    // Deleted: no trunks left, loopback only again (127.0.0.2 is loopback).
+    let (st, _, _) = rig.api.call("DELETE", &path, Some(&rig.api.a), None).await;
+    assert_eq!(st, 204);
+    let back = sip_exchange(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+        to,
+        &invite(&rig, "nobody", "t-back"),
+        WAIT,
+    )
+    .expect("response");
+    assert_eq!(status(&back), Some(404), "routed, not refused: {back}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
+    let rig = rig("session-inbound").await;
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada.",
+                   "objective_templates": {"qualify_for_demo": "Find out if they need a demo."}}),
+        )
+        .await;
+    let lead = rig
+        .post(
+            "/leads",
+            json!({"name": "Dana Reyes", "phone": "+13125550142", "company": "Acme"}),
+        )
+        .await;
+    let session = rig
+        .post(
+            "/sessions",
+            json!({"direction": "inbound", "lead_id": lead["id"], "agent_id": agent["id"],
+                   "objective": "qualify_for_demo"}),
+        )
+        .await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("sess_"));
+    assert_eq!(session["status"], "pending");
+    let uri = session["sip_uri"].as_str().expect("sip_uri");
+    let engine = rig.engine.local_addr();
+    assert_eq!(uri, format!("sip:{id}@{}:{}", engine.ip(), engine.port()));
+    let ttl = session["expires_at"].as_i64().expect("expires")
+        - session["created_at"].as_i64().expect("created");
+    assert_eq!(ttl, 3_600_000, "one hour by default");
+
+    rig.dial(&id).await;
+    let calls = rig.ended_calls(1).await;
+    let call = &calls[0];
+    assert_eq!(call["session_id"], id.as_str());
+    assert_eq!(call["lead_id"], lead["id"]);
+    assert_eq!(call["objective"], "qualify_for_demo");
+    assert_eq!(call["outcome"], "qualified", "{call}");
+    assert!(
+        call["agent_config"]["lead_context"]
+            .as_str()
+            .is_some_and(|c| c.contains("Dana Reyes")),
+        "{call}"
+    );
+    let used = rig.get(&format!("/sessions/{id}")).await;
+    assert_eq!(used["status"], "used");
+    assert_eq!(used["call_id"], call["id"]);
+    // Lead history shows the call.
+    let lead_now = rig
+        .get(&format!("/leads/{}", lead["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(
+        lead_now["qualification_history"][0]["call_id"], call["id"],
+        "{lead_now}"
+    );
+
+    // One time only.
+    let again = Sipp::scenario("uac_expect_404")
+        .args(uac_args(engine, &id))
+        .args(["-m", "1", "-timeout", "20s"])
+        .run()
+        .await;
+    assert!(again.all_ok(1), "a used session URI is gone: {again:?}");
+
+    // Expiry: a session claimed after its time is refused.
+    let short = rig
+        .post(
+            "/sessions",
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": "Say hi.",
+                   "expires_in_s": 60}),
+        )
+        .await;
+    let expires = short["expires_at"].as_i64().expect("expires");
+    let short_id = short["id"].as_str().expect("id");
+    assert!(
+        rig.api
+            .store
+            .claim_session_at(short_id, expires)
+            .await
+            .expect("claim")
+            .is_none(),
+        "expired at expires_at"
+    );
+    assert!(
+        rig.api
+            .store
+            .claim_session_at(short_id, expires - 1)
+            .await
+            .expect("claim")
+            .is_some()
+    );
+    assert!(
+        rig.api
+            .store
+            .claim_session_at(short_id, expires - 1)
+            .await
+            .expect("claim")
+            .is_none(),
+        "once"
+    );
+
+    // Validation, and another workspace's view.
+    for (body, param) in [
+        (
+            json!({"direction": "outbound", "agent_id": agent["id"], "objective": "x"}),
+            "lead_id",
+        ),
+        (
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": "x", "trunk_id": "trunk_x"}),
+            "trunk_id",
+        ),
+        (
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": "x", "expires_in_s": 5}),
+            "expires_in_s",
+        ),
+        (
+            json!({"direction": "inbound", "agent_id": "agent_nope", "objective": "x"}),
+            "agent_id",
+        ),
+        (
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": ""}),
+            "objective",
+        ),
+        (
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": "x", "lead_id": "lead_nope"}),
+            "lead_id",
+        ),
+        (
+            json!({"direction": "outbound", "agent_id": agent["id"], "objective": "x", "lead_id": lead["id"]}),
+            "trunk_id",
+        ),
+    ] {
+        let res = rig
+            .api
+            .call("POST", "/sessions", Some(&rig.api.a), Some(body))
+            .await;
+        common::api::assert_error(&res, 422, "validation_error", Some(param));
+    }
+    let sideways = rig
+        .api
+        .call("GET", &format!("/sessions/{id}"), Some(&rig.api.b), None)
+        .await;
+    common::api::assert_error(&sideways, 404, "not_found", None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
+    let rig = rig("session-outbound").await;
+    let port = free_port();
+    let phone = tokio::spawn(
+        Sipp::scenario("uas_agent")
+            .args([
+                "-i".to_string(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+                "-mi".into(),
+                "127.0.0.1".into(),
+                "-mp".into(),
+                media_port().to_string(),
+                "-m".into(),
+                "1".into(),
+                "-timeout".into(),
+                "60s".into(),
+            ])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
+            .deadline(Duration::from_secs(70))
+            .run(),
+    );
+    assert!(
+        eventually(WAIT, || std::net::UdpSocket::bind(("127.0.0.1", port))
+            .is_err())
+        .await,
+        "the lead's phone is up"
+    );
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada."}),
+        )
+        .await;
+    let lead = rig
+        .post(
+            "/leads",
+            json!({"name": "Dana Reyes", "phone": "+13125550142"}),
+        )
+        .await;
+    rig.post(
+        "/trunks",
+        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+                   "caller_id": "+15550001111", "max_concurrent": 1}),
+    )
+    .await;
+    let body = json!({"direction": "outbound", "lead_id": lead["id"], "agent_id": agent["id"],
+                      "objective": "Qualify for a demo."});
+    let session = rig.post("/sessions", body.clone()).await;
+    assert_eq!(session["status"], "placed");
+    assert_eq!(session["sip_uri"], Value::Null);
+    let call_id = session["call_id"].as_str().expect("call id").to_owned();
+    // The call exists from the start.
+    let first = rig.get(&format!("/calls/{call_id}")).await;
+    assert_eq!(first["direction"], "outbound");
+    assert_eq!(first["session_id"], session["id"]);
+
+    // While it runs, the trunk's one line is busy: a second session's call
+    // fails at once with the reason.
+    let answered = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        for _ in 0..100 {
+            tick.tick().await;
+            rig.sink.flush().await;
+            if rig.get(&format!("/calls/{call_id}")).await["status"] == "in-progress" {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(answered.await, "the lead answered");
+    let busy = rig.post("/sessions", body).await;
+    let busy_call = busy["call_id"].as_str().expect("call id").to_owned();
+    let failed = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        for _ in 0..100 {
+            tick.tick().await;
+            let c = rig.get(&format!("/calls/{busy_call}")).await;
+            if c["status"] == "ended" {
+                return c;
+            }
+        }
+        Value::Null
+    }
+    .await;
+    assert_eq!(failed["outcome"], "failed", "{failed}");
+    assert_eq!(failed["hangup_cause"], "trunk-limit", "{failed}");
+
+    let run = phone.await.expect("sipp");
+    assert!(run.all_ok(1), "the lead's phone: {run:?}");
+    let mut done = Value::Null;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for _ in 0..100 {
+        tick.tick().await;
+        rig.sink.flush().await;
+        done = rig.get(&format!("/calls/{call_id}")).await;
+        if done["summary"].is_string() {
+            break;
+        }
+    }
+    assert_eq!(done["lead_id"], lead["id"]);
+    assert_eq!(done["outcome"], "qualified", "{done}");
+    assert_eq!(done["sip_outcome"], "completed");
+    assert!(
+        done["to"]
+            .as_str()
+            .is_some_and(|t| t.contains("+13125550142")),
+        "{done}"
+    );
+    assert!(
+        done["from"]
+            .as_str()
+            .is_some_and(|t| t.contains("+15550001111")),
+        "the trunk's caller id: {done}"
+    );
+}
