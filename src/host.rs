@@ -155,7 +155,18 @@ impl TrunkSync {
     }
 }
 
-/// Places `plan`'s call to `to` through `trunk` (a stored trunk) as call `id`
+/// Who to call, as whom, for how long to ring.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// The callee's number.
+    pub to: String,
+    /// Caller id; the trunk's when `None`.
+    pub caller_id: Option<String>,
+    /// How long to ring.
+    pub ring_timeout: Duration,
+}
+
+/// Places `plan`'s call to `dial.to` through `trunk` (a stored trunk) as call `id`
 /// (reserved with [`EngineHandle::reserve_id`]): the call is stored as queued
 /// now, and dialled in the background. A
 /// dial that cannot even start (trunk limit, no capacity, unresolvable host)
@@ -166,8 +177,7 @@ pub async fn place_call(
     plan: &CallPlan,
     id: tenex_actors::sip::CallId,
     trunk: &crate::store::Trunk,
-    to: &str,
-    caller_id: Option<String>,
+    dial: Dial,
 ) -> StoreResult<()> {
     let Some(outbound) = trunk.outbound_trunk() else {
         return Err(crate::store::StoreError::invalid(
@@ -176,12 +186,12 @@ pub async fn place_call(
         ));
     };
     let (app, binding) = apps.bound(plan);
-    apps.store.queue_call(id, &binding, to).await?;
+    apps.store.queue_call(id, &binding, &dial.to).await?;
     let req = sip::DialRequest {
         trunk: outbound,
-        to: to.to_owned(),
-        from: caller_id,
-        ring_timeout: None,
+        to: dial.to,
+        from: dial.caller_id,
+        ring_timeout: Some(dial.ring_timeout),
         app: Some(Arc::new(app)),
         id: Some(id),
         via: Some(trunk.id.clone()),

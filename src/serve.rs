@@ -19,7 +19,10 @@ use crate::host::{Apps, NumberRouter, TrunkSync, lifecycle_writer};
 /// How often trunks are reloaded from the database (changes made through
 /// this node's API apply at once).
 const TRUNK_REFRESH: Duration = Duration::from_secs(15);
-use crate::store::DbCalls;
+use crate::store::{DbCalls, sweep_recordings};
+
+/// How often recordings past their retention are looked for.
+const RETENTION_SWEEP: Duration = Duration::from_secs(600);
 
 /// Options for `serve` (each also read from its environment variable).
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +48,10 @@ pub struct ServeArgs {
     /// HTTP listen address (`/metrics`, `/api/v1/voice`).
     #[arg(long, env = "TENEX_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Base URL clients reach the HTTP side at, for the links the API hands
+    /// out (recording URLs); `http://<http-addr>` when not set.
+    #[arg(long, env = "TENEX_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Where the database is.
     #[command(flatten)]
     pub db: crate::config::DbArgs,
@@ -203,6 +210,23 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("HTTP listen on {}: {e}", args.http_addr))?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    // Recordings past their workspace's retention are deleted now and then.
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(RETENTION_SWEEP);
+        loop {
+            every.tick().await;
+            match sweep_recordings(&sweeper, crate::store::now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(recordings = n, "expired recordings deleted"),
+                Err(e) => tracing::warn!(error = %e, "recording retention sweep failed"),
+            }
+        }
+    });
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
     let app = crate::http::app(crate::http::HttpState {
         metrics,
         engine: Some(Arc::new(engine.stats_reader())),
@@ -210,7 +234,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             crate::api::ApiState::new(store.clone())
                 .with_engine(engine.handle())
                 .with_trunk_sync(sync)
-                .with_apps(apps),
+                .with_apps(apps)
+                .with_public_url(public_url),
         ),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -16,7 +16,7 @@ use tenex_actors::realtime::{Segment, Speaker, Verdict};
 use tenex_actors::sip::{
     CallChange, CallId, CallOutcome, CallRecord, Direction, HungUpBy, SipTransport,
 };
-use tenex_voice::store::{CallBinding, DbCalls, Store};
+use tenex_voice::store::{CallBinding, DbCalls, Store, sweep_recordings};
 
 async fn apis(name: &str) -> Vec<Api> {
     let mut out = Vec::new();
@@ -813,6 +813,276 @@ async fn trunks_keep_credentials_write_only_and_validate_every_field() {
             404,
             "not_found",
             None,
+        );
+    }
+}
+
+#[tokio::test]
+async fn workspace_settings_validate_and_default() {
+    for api in apis("api-workspace").await {
+        let (st, _, w) = api.call("GET", "/workspace", Some(&api.a), None).await;
+        assert_eq!(st, 200, "{w}");
+        assert_eq!(w["name"], "acme");
+        assert_eq!(
+            w["settings"],
+            json!({"recording_retention_days": null, "recording_url_ttl_s": 3600,
+                   "session_ttl_s": 3600, "ring_timeout_s": 30, "default_caller_id": null})
+        );
+        let (st, _, w) = api
+            .call(
+                "PATCH",
+                "/workspace",
+                Some(&api.a),
+                Some(json!({"recording_retention_days": 30, "ring_timeout_s": 25,
+                            "default_caller_id": "+15550001111"})),
+            )
+            .await;
+        assert_eq!(st, 200, "{w}");
+        assert_eq!(w["settings"]["recording_retention_days"], 30);
+        assert_eq!(w["settings"]["ring_timeout_s"], 25);
+        assert_eq!(w["settings"]["session_ttl_s"], 3600, "left out: kept");
+        let (_, _, w) = api
+            .call(
+                "PATCH",
+                "/workspace",
+                Some(&api.a),
+                Some(json!({"recording_retention_days": null})),
+            )
+            .await;
+        assert_eq!(w["settings"]["recording_retention_days"], Value::Null);
+        assert_eq!(w["settings"]["default_caller_id"], "+15550001111");
+        // The other workspace is untouched.
+        let (_, _, other) = api.call("GET", "/workspace", Some(&api.b), None).await;
+        assert_eq!(other["name"], "globex");
+        assert_eq!(other["settings"]["ring_timeout_s"], 30);
+        for (body, param) in [
+            (
+                json!({"recording_retention_days": 0}),
+                "recording_retention_days",
+            ),
+            (json!({"recording_url_ttl_s": 10}), "recording_url_ttl_s"),
+            (json!({"session_ttl_s": 10}), "session_ttl_s"),
+            (json!({"ring_timeout_s": 1}), "ring_timeout_s"),
+            (json!({"default_caller_id": "555"}), "default_caller_id"),
+        ] {
+            let res = api
+                .call("PATCH", "/workspace", Some(&api.a), Some(body))
+                .await;
+            assert_error(&res, 422, "validation_error", Some(param));
+        }
+        let unknown = api
+            .call(
+                "PATCH",
+                "/workspace",
+                Some(&api.a),
+                Some(json!({"bogus": 1})),
+            )
+            .await;
+        assert_eq!(unknown.0, 422);
+    }
+}
+
+/// A stereo 8 kHz WAV of `samples` frames: a 44-byte header, then silence.
+fn wav(path: &std::path::Path, samples: u32) {
+    let data = samples * 4;
+    let mut b = Vec::with_capacity(44 + data as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&8000u32.to_le_bytes());
+    b.extend_from_slice(&32000u32.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data.to_le_bytes());
+    b.resize(44 + data as usize, 0);
+    std::fs::write(path, b).expect("write wav");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_are_signed_ranged_deleted_and_expire() {
+    for (n, api) in apis("api-recordings").await.into_iter().enumerate() {
+        let store = &api.store;
+        let ws = ws_of(store, "acme").await;
+        let dir = common::scratch_dir(&format!("api-recordings-{n}"));
+        let binding = CallBinding {
+            workspace: ws.clone(),
+            objective: "x".into(),
+            ..CallBinding::default()
+        };
+        let now = tenex_voice::store::now_ms();
+        let mut ids = Vec::new();
+        let mut files = Vec::new();
+        for i in 0..2u64 {
+            let file = dir.join(format!("rec{i}.wav"));
+            wav(&file, 8000);
+            let mut r = record(
+                7_000 + i + 10 * n as u64,
+                Direction::Inbound,
+                now - 120_000,
+                Some(CallOutcome::Completed),
+            );
+            r.recording = Some(file.clone());
+            store
+                .record_call(&binding, &r, CallChange::Started)
+                .await
+                .expect("start");
+            store
+                .record_call(&binding, &r, CallChange::Ended)
+                .await
+                .expect("end");
+            ids.push(r.id.to_string());
+            files.push(file);
+        }
+        let (_, _, call) = api
+            .call("GET", &format!("/calls/{}", ids[0]), Some(&api.a), None)
+            .await;
+        assert_eq!(call["recording_state"], "ready");
+        let url = call["recording_url"]
+            .as_str()
+            .expect("recording_url")
+            .to_owned();
+        assert!(
+            url.starts_with(&format!("/api/v1/voice/recordings/{}.wav?expires=", ids[0])),
+            "{url}"
+        );
+        let expires: i64 = url
+            .split("expires=")
+            .nth(1)
+            .and_then(|r| r.split('&').next())
+            .and_then(|e| e.parse().ok())
+            .expect("expires");
+        assert!(
+            (expires - now / 1000 - 3600).abs() <= 5,
+            "one hour by default"
+        );
+
+        // The link works without a key; Range is honoured.
+        let (st, h, body) = api.get_bytes(&url, &[]).await;
+        assert_eq!(st, 200);
+        assert_eq!(h["content-type"], "audio/wav");
+        assert_eq!(h["accept-ranges"], "bytes");
+        assert_eq!(body.len(), 44 + 32_000);
+        assert_eq!(&body[..4], b"RIFF");
+        let (st, h, part) = api.get_bytes(&url, &[("range", "bytes=0-43")]).await;
+        assert_eq!(st, 206);
+        assert_eq!(h["content-range"], format!("bytes 0-43/{}", 44 + 32_000));
+        assert_eq!(part, body[..44]);
+        let (st, _, tail) = api.get_bytes(&url, &[("range", "bytes=-100")]).await;
+        assert_eq!((st.as_u16(), tail.len()), (206, 100));
+        let (st, h, _) = api.get_bytes(&url, &[("range", "bytes=999999-")]).await;
+        assert_eq!(st, 416);
+        assert_eq!(h["content-range"], format!("bytes */{}", 44 + 32_000));
+
+        // A changed signature, another call's id, or an expired link: 403.
+        let tampered = url.replace("sig=", "sig=A");
+        assert_eq!(api.get_bytes(&tampered, &[]).await.0, 403);
+        let other = url.replace(&ids[0], &ids[1]);
+        assert_eq!(api.get_bytes(&other, &[]).await.0, 403);
+        let key = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(store.secret("recording-url").await.expect("secret"))
+                .expect("key")
+        };
+        let sign = |id: &str, exp: i64| {
+            use base64::Engine as _;
+            use hmac::{KeyInit, Mac};
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+            m.update(format!("{id}.{exp}").as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+        };
+        let past = now / 1000 - 1;
+        let expired = format!(
+            "/api/v1/voice/recordings/{}.wav?expires={past}&sig={}",
+            ids[0],
+            sign(&ids[0], past)
+        );
+        let res = api.get_bytes(&expired, &[]).await;
+        assert_eq!(res.0, 403, "{}", String::from_utf8_lossy(&res.2));
+        assert_eq!(
+            api.get_bytes(&url.replace("sig=", "nosig="), &[]).await.0,
+            422,
+            "a link without its signature"
+        );
+
+        // Another workspace cannot delete it; the owner can, then it is gone.
+        let path = format!("/calls/{}/recording", ids[0]);
+        assert_error(
+            &api.call("DELETE", &path, Some(&api.b), None).await,
+            404,
+            "not_found",
+            None,
+        );
+        let (st, _, _) = api.call("DELETE", &path, Some(&api.a), None).await;
+        assert_eq!(st, 204);
+        assert!(!files[0].exists(), "the file is removed");
+        assert_eq!(api.get_bytes(&url, &[]).await.0, 410);
+        assert_error(
+            &api.call("DELETE", &path, Some(&api.a), None).await,
+            410,
+            "gone",
+            None,
+        );
+        let (_, _, call) = api
+            .call("GET", &format!("/calls/{}", ids[0]), Some(&api.a), None)
+            .await;
+        assert_eq!(call["recording_state"], "deleted");
+        assert_eq!(call["recording_url"], Value::Null);
+        // A replayed lifecycle change does not bring it back.
+        let mut r = record(
+            7_000 + 10 * n as u64,
+            Direction::Inbound,
+            now - 120_000,
+            Some(CallOutcome::Completed),
+        );
+        r.recording = Some(files[0].clone());
+        store
+            .record_call(&binding, &r, CallChange::Ended)
+            .await
+            .expect("replay");
+        let (_, _, call) = api
+            .call("GET", &format!("/calls/{}", ids[0]), Some(&api.a), None)
+            .await;
+        assert_eq!(call["recording_state"], "deleted");
+
+        // Retention: nothing is swept without a setting, nor before its time.
+        let (_, _, call) = api
+            .call("GET", &format!("/calls/{}", ids[1]), Some(&api.a), None)
+            .await;
+        let url1 = call["recording_url"].as_str().expect("url").to_owned();
+        assert_eq!(
+            sweep_recordings(store, now + 400 * DAY)
+                .await
+                .expect("sweep"),
+            0
+        );
+        api.call(
+            "PATCH",
+            "/workspace",
+            Some(&api.a),
+            Some(json!({"recording_retention_days": 2})),
+        )
+        .await;
+        assert_eq!(sweep_recordings(store, now + DAY).await.expect("sweep"), 0);
+        assert!(files[1].exists());
+        assert_eq!(
+            sweep_recordings(store, now + 2 * DAY).await.expect("sweep"),
+            1
+        );
+        assert!(!files[1].exists(), "expired recordings are deleted");
+        assert_eq!(api.get_bytes(&url1, &[]).await.0, 410);
+        let (_, _, call) = api
+            .call("GET", &format!("/calls/{}", ids[1]), Some(&api.a), None)
+            .await;
+        assert_eq!(call["recording_state"], "expired");
+        assert_eq!(call["recording_url"], Value::Null);
+        assert_eq!(
+            sweep_recordings(store, now + 3 * DAY).await.expect("sweep"),
+            0
         );
     }
 }

@@ -173,6 +173,17 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
             .is_some_and(|c| c.contains("Dana Reyes")),
         "{call}"
     );
+    // The call's recording, through its signed link (no key).
+    let url = call["recording_url"].as_str().expect("recording_url");
+    let (st, h, wav) = rig.api.get_bytes(url, &[]).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-type"], "audio/wav");
+    assert_eq!(&wav[..4], b"RIFF");
+    assert!(
+        wav.len() > 44 + 10 * 32_000,
+        "over 10 s of stereo 8 kHz: {}",
+        wav.len()
+    );
     let used = rig.get(&format!("/sessions/{id}")).await;
     assert_eq!(used["status"], "used");
     assert_eq!(used["call_id"], call["id"]);
@@ -192,6 +203,28 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
         .run()
         .await;
     assert!(again.all_ok(1), "a used session URI is gone: {again:?}");
+
+    // The workspace's default lifetime applies when a session gives none.
+    let (st, _, _) = rig
+        .api
+        .call(
+            "PATCH",
+            "/workspace",
+            Some(&rig.api.a),
+            Some(json!({"session_ttl_s": 600})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let ten = rig
+        .post(
+            "/sessions",
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": "Say hi."}),
+        )
+        .await;
+    assert_eq!(
+        ten["expires_at"].as_i64().expect("expires") - ten["created_at"].as_i64().expect("created"),
+        600_000
+    );
 
     // Expiry: a session claimed after its time is refused.
     let short = rig
@@ -322,6 +355,17 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
                    "caller_id": "+15550001111", "max_concurrent": 1}),
     )
     .await;
+    // The workspace's caller id comes before the trunk's.
+    let (st, _, _) = rig
+        .api
+        .call(
+            "PATCH",
+            "/workspace",
+            Some(&rig.api.a),
+            Some(json!({"default_caller_id": "+15550002222"})),
+        )
+        .await;
+    assert_eq!(st, 200);
     let body = json!({"direction": "outbound", "lead_id": lead["id"], "agent_id": agent["id"],
                       "objective": "Qualify for a demo."});
     let session = rig.post("/sessions", body.clone()).await;
@@ -388,7 +432,7 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
     assert!(
         done["from"]
             .as_str()
-            .is_some_and(|t| t.contains("+15550001111")),
-        "the trunk's caller id: {done}"
+            .is_some_and(|t| t.contains("+15550002222")),
+        "the workspace's caller id: {done}"
     );
 }

@@ -91,11 +91,11 @@ impl CallsQuery {
     }
 }
 
-/// A call as the API shows it.
-fn view(c: &Call) -> Value {
+/// A call as the API shows it, with a fresh signed `recording_url`.
+async fn view(s: &ApiState, workspace: &str, c: &Call) -> Result<Value, ApiError> {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    v["recording_url"] = Value::Null;
-    v
+    v["recording_url"] = json!(super::recordings::recording_url(s, workspace, c).await?);
+    Ok(v)
 }
 
 pub(super) async fn list(
@@ -114,8 +114,12 @@ pub(super) async fn list(
         .list_calls(&caller.workspace, &filter, limit + 1, paging.after()?)
         .await?;
     let p = page(rows, limit, |c| (c.created_at, c.id.as_str()));
+    let mut data = Vec::with_capacity(p.data.len());
+    for c in &p.data {
+        data.push(view(&s, &caller.workspace, c).await?);
+    }
     Ok(Json(Page {
-        data: p.data.iter().map(view).collect(),
+        data,
         next_cursor: p.next_cursor,
     }))
 }
@@ -126,7 +130,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let call = found(s.store.call(&caller.workspace, &id).await, "call")?;
-    let mut v = view(&call);
+    let mut v = view(&s, &caller.workspace, &call).await?;
     let tools = s.store.tool_calls(&call.id).await?;
     v["tool_calls"] = json!(tools);
     Ok(Json(v))

@@ -84,6 +84,15 @@ impl ApiError {
         }
     }
 
+    /// Any other status, with its error type.
+    pub(super) fn status(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError::new(status, kind, message)
+    }
+
     /// 503: this node cannot do it now (no SIP engine running here).
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)

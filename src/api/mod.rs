@@ -16,8 +16,10 @@ mod knowledge;
 mod leads;
 mod numbers;
 mod page;
+mod recordings;
 mod sessions;
 mod trunks;
+mod workspace;
 
 use std::sync::Arc;
 
@@ -52,6 +54,11 @@ pub struct ApiState {
     pub trunk_sync: Option<TrunkSync>,
     /// Makes the agent apps of calls placed through the API.
     pub apps: Option<Apps>,
+    /// Where clients reach this API (`https://voice.example.com`), for the
+    /// absolute links it hands out; links are relative when `None`.
+    pub public_url: Option<String>,
+    /// The recording-URL signing key, read from the database on first use.
+    url_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl ApiState {
@@ -69,6 +76,8 @@ impl ApiState {
             engine: None,
             trunk_sync: None,
             apps: None,
+            public_url: None,
+            url_key: Arc::default(),
         }
     }
 
@@ -87,6 +96,12 @@ impl ApiState {
     /// This state, placing calls with `apps` (sessions, campaigns).
     pub fn with_apps(mut self, apps: Apps) -> ApiState {
         self.apps = Some(apps);
+        self
+    }
+
+    /// This state, handing out links under `url` (no trailing slash).
+    pub fn with_public_url(mut self, url: impl Into<String>) -> ApiState {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
         self
     }
 
@@ -110,6 +125,7 @@ impl ApiState {
 /// The API's routes, to be nested at `/api/v1/voice`.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/workspace", get(workspace::get).patch(workspace::update))
         .route("/agents", post(agents::create).get(agents::list))
         .route("/agents/{id}", get(agents::get).patch(agents::update))
         .route(
@@ -142,11 +158,17 @@ pub fn router(state: ApiState) -> Router {
             "/calendar-connectors/{id}/bookings",
             get(calendars::bookings),
         )
+        .route(
+            "/calls/{id}/recording",
+            axum::routing::delete(recordings::delete),
+        )
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
+        // Signed links carry their own authority: no bearer key.
+        .route("/recordings/{file}", get(recordings::serve))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::error::found;
 use super::{ApiError, ApiJson, ApiState, Caller};
-use crate::host::{CallPlan, place_call};
+use std::time::Duration;
+
+use crate::host::{CallPlan, Dial, place_call};
 use crate::store::{NewSession, Session, SessionDirection, StoreError, call_key, new_session_id};
 
 /// A session as the API shows it.
@@ -50,6 +52,11 @@ pub(super) async fn create(
     };
     let ws = &caller.workspace;
     s.store.check_session(ws, &body).await?;
+    let settings = s.store.settings(ws).await?;
+    let mut body = body;
+    if body.direction == SessionDirection::Inbound && body.expires_in_s.is_none() {
+        body.expires_in_s = Some(settings.session_ttl_s);
+    }
     let id = new_session_id();
     let session = match body.direction {
         SessionDirection::Inbound => s.store.create_session(ws, id, &body, None).await?,
@@ -91,16 +98,12 @@ pub(super) async fn create(
                 .store
                 .create_session(ws, id, &body, Some(call_key(call)))
                 .await?;
-            place_call(
-                apps,
-                engine,
-                &plan,
-                call,
-                &trunk,
-                &lead.phone,
-                body.caller_id.clone(),
-            )
-            .await?;
+            let dial = Dial {
+                to: lead.phone.clone(),
+                caller_id: body.caller_id.clone().or(settings.default_caller_id),
+                ring_timeout: Duration::from_secs(u64::from(settings.ring_timeout_s)),
+            };
+            place_call(apps, engine, &plan, call, &trunk, dial).await?;
             session
         }
     };

@@ -315,8 +315,10 @@ impl Store {
             duration_ms = excluded.duration_ms, sip_outcome = excluded.sip_outcome, \
             final_status = excluded.final_status, hangup_cause = excluded.hangup_cause, \
             hung_up_by = excluded.hung_up_by, \
-            recording_path = COALESCE(excluded.recording_path, calls.recording_path), \
-            recording_state = CASE WHEN excluded.recording_path IS NOT NULL THEN 'ready' \
+            recording_path = CASE WHEN calls.recording_state IN ('deleted', 'expired') \
+                THEN NULL ELSE COALESCE(excluded.recording_path, calls.recording_path) END, \
+            recording_state = CASE WHEN calls.recording_state IN ('deleted', 'expired') \
+                THEN calls.recording_state WHEN excluded.recording_path IS NOT NULL THEN 'ready' \
                 ELSE calls.recording_state END";
         on_db!(self, pool => sqlx::query(sql)
             .bind(&id).bind(&binding.workspace)

@@ -17,6 +17,7 @@ mod keys;
 mod knowledge;
 mod leads;
 mod numbers;
+mod recordings;
 mod sessions;
 mod trunks;
 mod workspaces;
@@ -44,12 +45,13 @@ pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
 pub use leads::{Lead, NewLead, is_e164};
 pub use numbers::{NewNumber, Number, RoutedNumber};
+pub use recordings::{RecordingRow, remove_file, sweep_recordings};
 pub use sessions::{
     ClaimedSession, DEFAULT_SESSION_TTL_S, NewSession, SESSION_TTL_RANGE, Session,
     SessionDirection, new_session_id,
 };
 pub use trunks::{Destination, NewTrunk, Transport, Trunk, TrunkCredentials, TrunkPatch};
-pub use workspaces::Workspace;
+pub use workspaces::{SettingsPatch, Workspace, WorkspaceSettings};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -184,8 +186,18 @@ pub(crate) fn page_sql(columns: &str, table: &str) -> String {
     )
 }
 
+/// For `Option<Option<T>>` patch fields: present (possibly `null`) as opposed
+/// to left out.
+pub(crate) fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Now, in Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

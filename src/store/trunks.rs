@@ -6,10 +6,10 @@
 //! carrier's challenges and never returned by a read. Limits of 0 in the
 //! database mean "no limit".
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tenex_actors::sip::{self, Credentials, OutboundTrunk, SipTransport, parse_source};
 
-use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, page_sql};
+use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, page_sql, present};
 
 /// Transport to the trunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -107,13 +107,6 @@ pub struct TrunkPatch {
     /// New limit, or null for none.
     #[serde(default, deserialize_with = "present")]
     pub calls_per_second: Option<Option<u32>>,
-}
-
-/// A field that is present (possibly `null`), as opposed to left out.
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A configured trunk, as the API shows it (no password, no user name).

@@ -113,6 +113,30 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `GET uri` (a full path, e.g. a signed link) with `headers`, no key; the
+    /// body as bytes.
+    pub async fn get_bytes(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut req = Request::get(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 << 20).await.expect("body");
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+}
+
 pub fn assert_error(res: &Res, status: u16, kind: &str, param: Option<&str>) {
     assert_eq!(res.0.as_u16(), status, "{:?}", res.2);
     assert_eq!(res.2["error"]["type"], kind, "{:?}", res.2);
