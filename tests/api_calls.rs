@@ -1086,3 +1086,183 @@ async fn recordings_are_signed_ranged_deleted_and_expire() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_aggregate_calls_and_latency_per_agent_and_period() {
+    use tenex_actors::realtime::{CallUsage, LatencyKind};
+    for api in apis("api-metrics").await {
+        let store = &api.store;
+        let ws = ws_of(store, "acme").await;
+        let bind = |agent: &str, batch: Option<&str>| CallBinding {
+            workspace: ws.clone(),
+            agent_id: Some(agent.to_owned()),
+            batch_id: batch.map(str::to_owned),
+            objective: "x".into(),
+            ..CallBinding::default()
+        };
+        let calls = DbCalls(store.clone());
+        use CallOutcome::*;
+        use Direction::*;
+        // Agent A, batch 1, day 0-2: qualified, unqualified, busy. Agent B, day 3: qualified inbound.
+        let plan = [
+            (
+                21,
+                "agent_a",
+                Some("batch_1"),
+                Outbound,
+                DAY0,
+                Some(Completed),
+                Some(true),
+            ),
+            (
+                22,
+                "agent_a",
+                Some("batch_1"),
+                Outbound,
+                DAY0 + DAY,
+                Some(Completed),
+                Some(false),
+            ),
+            (
+                23,
+                "agent_a",
+                Some("batch_1"),
+                Outbound,
+                DAY0 + 2 * DAY,
+                Some(Busy),
+                None,
+            ),
+            (
+                24,
+                "agent_b",
+                None,
+                Inbound,
+                DAY0 + 3 * DAY,
+                Some(Completed),
+                Some(true),
+            ),
+        ];
+        let mut seq = 0;
+        for (id, agent, batch, dir, at, outcome, qualified) in plan {
+            put(store, &bind(agent, batch), id, dir, at, outcome).await;
+            if let Some(q) = qualified {
+                calls
+                    .verdict(CallId(id), verdict(q))
+                    .await
+                    .expect("verdict");
+                // Greeting 400/500/600 ms by call; end of turn 700 + 100*k, k = 0..3.
+                seq += 1;
+                let g = 400 + 100 * (id as u32 - 21);
+                calls
+                    .latency(CallId(id), seq, LatencyKind::Greeting, g)
+                    .await
+                    .expect("latency");
+                for k in 0..4 {
+                    seq += 1;
+                    calls
+                        .latency(CallId(id), seq, LatencyKind::EndOfTurn, 700 + 100 * k)
+                        .await
+                        .expect("latency");
+                }
+                // A replayed sample changes nothing.
+                calls
+                    .latency(CallId(id), seq, LatencyKind::EndOfTurn, 9_999)
+                    .await
+                    .expect("replay");
+                let usage = CallUsage {
+                    input_tokens: 800,
+                    output_tokens: 400,
+                    audio_in_ms: 60_000,
+                    audio_out_ms: 20_500,
+                };
+                calls.usage(CallId(id), usage).await.expect("usage");
+            }
+        }
+        let get = |q: &'static str| {
+            let api = &api;
+            async move {
+                let (st, _, v) = api
+                    .call("GET", &format!("/metrics{q}"), Some(&api.a), None)
+                    .await;
+                assert_eq!(st, 200, "{q}: {v}");
+                v
+            }
+        };
+        let all = get("").await;
+        assert_eq!(all["calls"], 4);
+        assert_eq!(all["connected"], 3);
+        assert_eq!(all["connect_rate"], 0.75);
+        assert_eq!(all["qualified"], 2);
+        assert_eq!(all["qualified_rate"], 2.0 / 3.0);
+        assert_eq!(all["avg_duration_ms"], 60_000.0);
+        assert_eq!(
+            all["greeting_latency_ms"],
+            json!({"count": 3, "p50": 500, "p95": 700, "max": 700})
+        );
+        assert_eq!(
+            all["end_of_turn_latency_ms"],
+            json!({"count": 12, "p50": 800, "p95": 1000, "max": 1000})
+        );
+        let a = get("?agent_id=agent_a").await;
+        assert_eq!(
+            (
+                a["calls"].as_i64(),
+                a["connected"].as_i64(),
+                a["qualified"].as_i64()
+            ),
+            (Some(3), Some(2), Some(1))
+        );
+        assert_eq!(a["qualified_rate"], 0.5);
+        assert_eq!(a["greeting_latency_ms"]["count"], 2);
+        let batch = get("?batch_id=batch_1&direction=outbound").await;
+        assert_eq!(batch["calls"], 3);
+        let inbound = get("?direction=inbound").await;
+        assert_eq!(inbound["calls"], 1);
+        assert_eq!(inbound["greeting_latency_ms"]["p50"], 700);
+        // Dates: a whole UTC day each; 2026-11-10 is DAY0.
+        let day = get("?from=2026-11-11&to=2026-11-12").await;
+        assert_eq!(
+            (day["calls"].as_i64(), day["connected"].as_i64()),
+            (Some(2), Some(1))
+        );
+        let none = get("?from=2030-01-01").await;
+        assert_eq!(none["calls"], 0);
+        assert_eq!(none["connect_rate"], Value::Null);
+        assert_eq!(none["greeting_latency_ms"]["p50"], Value::Null);
+        // The other workspace sees none of it.
+        let (_, _, b) = api.call("GET", "/metrics", Some(&api.b), None).await;
+        assert_eq!(b["calls"], 0);
+        for (q, param) in [
+            ("?direction=sideways", "direction"),
+            ("?from=yesterday", "from"),
+            ("?bogus=1", "bogus"),
+        ] {
+            let res = api
+                .call("GET", &format!("/metrics{q}"), Some(&api.a), None)
+                .await;
+            assert_eq!(res.0, 422, "{q}: {:?}", res.2);
+            assert_eq!(res.2["error"]["param"], param, "{q}");
+        }
+
+        // One call's figures.
+        let (_, _, c) = api
+            .call("GET", "/calls/call_0000000000000018", Some(&api.a), None)
+            .await;
+        assert_eq!(c["latency"]["greeting_ms"], 700, "{c}");
+        assert_eq!(
+            c["latency"]["end_of_turn_ms"],
+            json!({"count": 4, "p50": 800, "p95": 1000, "max": 1000})
+        );
+        assert_eq!(c["latency"]["barge_in_stop_ms"]["count"], 0);
+        assert_eq!(
+            c["usage"],
+            json!({"input_tokens": 800, "output_tokens": 400, "total_tokens": 1200,
+                   "audio_in_s": 60.0, "audio_out_s": 20.5})
+        );
+        let (_, _, busy) = api
+            .call("GET", "/calls/call_0000000000000017", Some(&api.a), None)
+            .await;
+        assert_eq!(busy["usage"], Value::Null);
+        assert_eq!(busy["latency"]["greeting_ms"], Value::Null);
+    }
+}

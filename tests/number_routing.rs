@@ -138,6 +138,45 @@ async fn a_dialled_number_reaches_its_agent_and_the_call_is_stored() {
             .as_str()
             .is_some_and(|i| i.contains("(v1)"))
     );
+
+    // Each call's latency and usage, and the workspace's metrics over both.
+    let detail = rig.get(&format!("/calls/{id}")).await;
+    assert!(
+        detail["latency"]["greeting_ms"].as_u64().is_some(),
+        "{detail}"
+    );
+    assert!(
+        detail["latency"]["end_of_turn_ms"]["count"]
+            .as_u64()
+            .is_some_and(|n| n >= 3),
+        "{detail}"
+    );
+    let usage = &detail["usage"];
+    assert!(
+        usage["input_tokens"].as_u64().is_some_and(|t| t >= 80 * 3),
+        "the simulator reports 80 input tokens per response: {usage}"
+    );
+    assert!(
+        usage["audio_in_s"].as_f64().is_some_and(|s| s > 10.0),
+        "{usage}"
+    );
+    assert!(
+        usage["audio_out_s"].as_f64().is_some_and(|s| s > 2.0),
+        "{usage}"
+    );
+    let m = rig.get("/metrics").await;
+    assert_eq!(
+        (
+            m["calls"].as_i64(),
+            m["connected"].as_i64(),
+            m["qualified"].as_i64()
+        ),
+        (Some(2), Some(2), Some(2)),
+        "{m}"
+    );
+    assert_eq!(m["connect_rate"], 1.0);
+    assert_eq!(m["greeting_latency_ms"]["count"], 2, "{m}");
+    assert!(m["end_of_turn_latency_ms"]["p95"].as_u64().is_some(), "{m}");
     assert!(
         eventually(Duration::from_secs(5), || rig.engine.stats().active_calls
             == 0)

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tenex_actors::realtime::LatencyKind;
 use tenex_actors::sip::CallId;
 
 use super::error::found;
@@ -32,7 +33,7 @@ pub(super) struct CallsQuery {
 /// Unix ms of an ISO 8601 date (`2026-11-21`, midnight UTC; `end` gives the
 /// next midnight, so a date bound includes its whole day) or timestamp
 /// (`2026-11-21T09:30:00Z`).
-fn instant(param: &'static str, v: &str, end: bool) -> Result<i64, ApiError> {
+pub(super) fn instant(param: &'static str, v: &str, end: bool) -> Result<i64, ApiError> {
     if let Ok(t) = v.parse::<jiff::Timestamp>() {
         return Ok(t.as_millisecond());
     }
@@ -53,7 +54,11 @@ fn instant(param: &'static str, v: &str, end: bool) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid(param, "out of range"))
 }
 
-fn one_of(param: &'static str, v: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+pub(super) fn one_of(
+    param: &'static str,
+    v: &Option<String>,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
     match v {
         Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid(
             param,
@@ -133,6 +138,22 @@ pub(super) async fn get(
     let mut v = view(&s, &caller.workspace, &call).await?;
     let tools = s.store.tool_calls(&call.id).await?;
     v["tool_calls"] = json!(tools);
+    let samples = s.store.latencies(&call.id).await?;
+    let of = |kind: LatencyKind| {
+        let mut ms: Vec<u32> = samples
+            .iter()
+            .filter(|(k, _)| k == kind.as_str())
+            .map(|(_, ms)| *ms)
+            .collect();
+        ms.sort_unstable();
+        ms
+    };
+    v["latency"] = json!({
+        "greeting_ms": of(LatencyKind::Greeting).first(),
+        "end_of_turn_ms": super::metrics::summary(&of(LatencyKind::EndOfTurn)),
+        "barge_in_stop_ms": super::metrics::summary(&of(LatencyKind::BargeInStop)),
+    });
+    v["usage"] = json!(s.store.usage(&call.id).await?);
     Ok(Json(v))
 }
 

@@ -2,7 +2,8 @@
 //! request to one workspace, JSON in and out, one error shape
 //! (`{"error": {"type", "message", "param"}}`), bodies up to 1 MiB.
 //!
-//! Resources so far: agents and voice profiles, trunks, numbers, sessions, calls (filters,
+//! Resources so far: the workspace and its settings, agents and voice
+//! profiles, trunks, numbers, sessions, metrics, calls (filters,
 //! transcript, hang-up), leads, knowledge documents and search, calendar
 //! connectors and their bookings.
 
@@ -14,6 +15,7 @@ mod error;
 mod extract;
 mod knowledge;
 mod leads;
+mod metrics;
 mod numbers;
 mod page;
 mod recordings;
@@ -143,6 +145,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/numbers/{id}", get(numbers::get).delete(numbers::delete))
         .route("/sessions", post(sessions::create))
         .route("/sessions/{id}", get(sessions::get))
+        .route("/metrics", get(metrics::get))
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::get))
         .route("/calls/{id}/transcript", get(calls::transcript))

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 use tenex_actors::call::{CallStore, StoreFailure, StoreFuture, ToolRecord};
-use tenex_actors::realtime::{Segment, Speaker, Verdict};
+use tenex_actors::realtime::{CallUsage, LatencyKind, Segment, Speaker, Verdict};
 use tenex_actors::sip::{CallChange, CallId, CallOutcome, CallRecord, Direction, HungUpBy};
 
 use super::{Store, StoreError, StoreResult, now_ms, on_db};
@@ -367,36 +367,13 @@ impl Store {
         limit: u32,
         after: Option<(i64, String)>,
     ) -> StoreResult<Vec<Call>> {
-        enum Arg<'a> {
-            S(&'a str),
-            I(i64),
-        }
         let (t, after_id) = after.unwrap_or((i64::MAX, String::new()));
         let mut args = vec![Arg::S(workspace), Arg::I(t), Arg::S(&after_id)];
         let mut sql = format!(
             "SELECT {COLUMNS} FROM calls WHERE workspace_id = $1 \
              AND (created_at < $2 OR (created_at = $2 AND id < $3))"
         );
-        let text = [
-            ("lead_id", &f.lead_id),
-            ("agent_id", &f.agent_id),
-            ("batch_id", &f.batch_id),
-            ("direction", &f.direction),
-            ("outcome", &f.outcome),
-            ("status", &f.status),
-        ];
-        for (col, v) in text {
-            if let Some(v) = v {
-                args.push(Arg::S(v));
-                sql.push_str(&format!(" AND {col} = ${}", args.len()));
-            }
-        }
-        for (cmp, v) in [(">=", f.from_ms), ("<", f.to_ms)] {
-            if let Some(v) = v {
-                args.push(Arg::I(v));
-                sql.push_str(&format!(" AND created_at {cmp} ${}", args.len()));
-            }
-        }
+        sql.push_str(&filter_sql(f, "", &mut args));
         args.push(Arg::I(i64::from(limit)));
         sql.push_str(&format!(
             " ORDER BY created_at DESC, id DESC LIMIT ${}",
@@ -413,6 +390,66 @@ impl Store {
             q.fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Call::from).collect())
+    }
+
+    /// Aggregates over `workspace`'s calls matching `f`: calls, connected
+    /// (answered), qualified (outcome `qualified`), and the mean duration of
+    /// the connected ones (ms).
+    pub async fn call_totals(&self, workspace: &str, f: &CallFilter) -> StoreResult<CallTotals> {
+        let mut args = vec![Arg::S(workspace)];
+        let sql = format!(
+            "SELECT COUNT(*), \
+             COALESCE(SUM(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN outcome = 'qualified' THEN 1 ELSE 0 END), 0), \
+             CAST(AVG(CASE WHEN answered_at IS NOT NULL THEN duration_ms END) AS DOUBLE PRECISION) \
+             FROM calls WHERE workspace_id = $1{}",
+            filter_sql(f, "", &mut args)
+        );
+        let (calls, connected, qualified, avg): (i64, i64, i64, Option<f64>) = on_db!(self, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::S(s) => q.bind(*s),
+                    Arg::I(i) => q.bind(*i),
+                };
+            }
+            q.fetch_one(pool).await?
+        });
+        Ok(CallTotals {
+            calls,
+            connected,
+            qualified,
+            avg_duration_ms: avg,
+        })
+    }
+
+    /// Latency samples of `kind` over `workspace`'s calls matching `f`, sorted.
+    pub async fn latency_samples(
+        &self,
+        workspace: &str,
+        f: &CallFilter,
+        kind: LatencyKind,
+    ) -> StoreResult<Vec<u32>> {
+        let mut args = vec![Arg::S(workspace), Arg::S(kind.as_str())];
+        let sql = format!(
+            "SELECT l.ms FROM call_latencies l JOIN calls c ON c.id = l.call_id \
+             WHERE c.workspace_id = $1 AND l.kind = $2{} ORDER BY l.ms",
+            filter_sql(f, "c.", &mut args)
+        );
+        let rows: Vec<i64> = on_db!(self, pool => {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
+            for a in &args {
+                q = match a {
+                    Arg::S(s) => q.bind(*s),
+                    Arg::I(i) => q.bind(*i),
+                };
+            }
+            q.fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|ms| u32::try_from(ms).unwrap_or(u32::MAX))
+            .collect())
     }
 
     /// The call's transcript in spoken order.
@@ -495,6 +532,49 @@ impl Store {
         Ok(())
     }
 
+    async fn write_latency(
+        &self,
+        call: &str,
+        seq: u64,
+        kind: LatencyKind,
+        ms: u32,
+    ) -> StoreResult<()> {
+        let sql = "INSERT INTO call_latencies (call_id, seq, kind, ms) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT DO NOTHING";
+        on_db!(self, pool => sqlx::query(sql)
+            .bind(call).bind(seq as i64).bind(kind.as_str()).bind(i64::from(ms))
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn write_usage(&self, call: &str, u: &CallUsage) -> StoreResult<()> {
+        let text = usage_json(u).to_string();
+        let sql = "INSERT INTO call_usage (call_id, usage) VALUES ($1, $2) \
+                   ON CONFLICT (call_id) DO UPDATE SET usage = excluded.usage";
+        on_db!(self, pool => sqlx::query(sql).bind(call).bind(&text)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The call's latency samples, by kind, in the order measured.
+    pub async fn latencies(&self, call: &str) -> StoreResult<Vec<(String, u32)>> {
+        let sql = "SELECT kind, ms FROM call_latencies WHERE call_id = $1 ORDER BY seq";
+        let rows: Vec<(String, i64)> = on_db!(self, pool => sqlx::query_as(sql)
+            .bind(call).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(k, ms)| (k, u32::try_from(ms).unwrap_or(u32::MAX)))
+            .collect())
+    }
+
+    /// What the call used (tokens, audio seconds), once the service reported.
+    pub async fn usage(&self, call: &str) -> StoreResult<Option<Value>> {
+        let sql = "SELECT usage FROM call_usage WHERE call_id = $1";
+        let text: Option<String> = on_db!(self, pool => sqlx::query_scalar(sql)
+            .bind(call).fetch_optional(pool).await?);
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     async fn read_cursor(&self, call: &str, reader: &str) -> StoreResult<u64> {
         let sql = "SELECT cursor FROM call_cursors WHERE call_id = $1 AND reader = $2";
         let n: Option<i64> = on_db!(self, pool => sqlx::query_scalar(sql)
@@ -509,6 +589,63 @@ impl Store {
             .execute(pool).await?.rows_affected());
         Ok(())
     }
+}
+
+/// A bound query argument.
+enum Arg<'a> {
+    S(&'a str),
+    I(i64),
+}
+
+/// ` AND …` conditions for `f` (columns prefixed with `prefix`), binding into
+/// `args` (placeholders continue from `args.len()`).
+fn filter_sql<'a>(f: &'a CallFilter, prefix: &str, args: &mut Vec<Arg<'a>>) -> String {
+    let mut sql = String::new();
+    let text = [
+        ("lead_id", &f.lead_id),
+        ("agent_id", &f.agent_id),
+        ("batch_id", &f.batch_id),
+        ("direction", &f.direction),
+        ("outcome", &f.outcome),
+        ("status", &f.status),
+    ];
+    for (col, v) in text {
+        if let Some(v) = v {
+            args.push(Arg::S(v));
+            sql.push_str(&format!(" AND {prefix}{col} = ${}", args.len()));
+        }
+    }
+    for (cmp, v) in [(">=", f.from_ms), ("<", f.to_ms)] {
+        if let Some(v) = v {
+            args.push(Arg::I(v));
+            sql.push_str(&format!(" AND {prefix}created_at {cmp} ${}", args.len()));
+        }
+    }
+    sql
+}
+
+/// Totals over a set of calls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallTotals {
+    /// Calls (attempts).
+    pub calls: i64,
+    /// Answered.
+    pub connected: i64,
+    /// Outcome `qualified`.
+    pub qualified: i64,
+    /// Mean duration of the answered ones, ms.
+    pub avg_duration_ms: Option<f64>,
+}
+
+/// Usage as the API shows it: tokens, and audio each way in seconds.
+fn usage_json(u: &CallUsage) -> Value {
+    serde_json::json!({
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+        "audio_in_s": u.audio_in_ms as f64 / 1000.0,
+        "audio_out_s": u.audio_out_ms as f64 / 1000.0,
+    })
 }
 
 /// The call tree's [`CallStore`] on the database.
@@ -534,6 +671,12 @@ impl CallStore for DbCalls {
     }
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {
         db(async move { self.0.write_summary(&call_key(call), &summary).await })
+    }
+    fn latency(&self, call: CallId, seq: u64, kind: LatencyKind, ms: u32) -> StoreFuture<'_> {
+        db(async move { self.0.write_latency(&call_key(call), seq, kind, ms).await })
+    }
+    fn usage(&self, call: CallId, usage: CallUsage) -> StoreFuture<'_> {
+        db(async move { self.0.write_usage(&call_key(call), &usage).await })
     }
     fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64> {
         db(async move { self.0.read_cursor(&call_key(call), reader).await })

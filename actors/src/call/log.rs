@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use crate::realtime::{BridgeEvent, Segment, Speaker, Verdict};
+use crate::realtime::{BridgeEvent, CallUsage, LatencyKind, Segment, Speaker, Verdict};
 use crate::sip::{CallId, HungUpBy};
 
 /// One entry of the log.
@@ -103,6 +103,10 @@ pub trait CallStore: Send + Sync + std::fmt::Debug + 'static {
     fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_>;
     /// Stores the summary.
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_>;
+    /// Stores the latency sample logged at `seq`.
+    fn latency(&self, call: CallId, seq: u64, kind: LatencyKind, ms: u32) -> StoreFuture<'_>;
+    /// Stores the call's usage so far (replacing what was stored).
+    fn usage(&self, call: CallId, usage: CallUsage) -> StoreFuture<'_>;
     /// How far `reader` got in the call's event log.
     fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64>;
     /// Records how far `reader` got.
@@ -120,6 +124,11 @@ pub struct StoredCall {
     pub verdict: Option<Verdict>,
     /// The summary.
     pub summary: Option<String>,
+    /// Latency samples in order.
+    pub latencies: Vec<(LatencyKind, u32)>,
+    /// Usage so far.
+    pub usage: Option<CallUsage>,
+    latency_seqs: Vec<u64>,
     cursors: Vec<(String, u64)>,
     tool_seqs: Vec<u64>,
 }
@@ -201,6 +210,19 @@ impl CallStore for MemoryStore {
     }
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {
         self.with(call, |c| c.summary = Some(summary));
+        done(())
+    }
+    fn latency(&self, call: CallId, seq: u64, kind: LatencyKind, ms: u32) -> StoreFuture<'_> {
+        self.with(call, |c| {
+            if !c.latency_seqs.contains(&seq) {
+                c.latency_seqs.push(seq);
+                c.latencies.push((kind, ms));
+            }
+        });
+        done(())
+    }
+    fn usage(&self, call: CallId, usage: CallUsage) -> StoreFuture<'_> {
+        self.with(call, |c| c.usage = Some(usage));
         done(())
     }
     fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64> {

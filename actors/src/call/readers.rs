@@ -13,7 +13,7 @@ use crate::sip::CallId;
 /// Which reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReaderKind {
-    /// Transcript segments and tool calls.
+    /// Transcript segments, tool calls, latency and usage.
     Transcript,
     /// Verdict and summary (the lead's CRM record).
     Crm,
@@ -127,6 +127,10 @@ async fn write(s: &ReaderArgs, seq: u64, ev: CallEvent) -> Result<(), StoreFailu
                 )
                 .await
         }
+        (ReaderKind::Transcript, BridgeEvent::Latency { kind, ms }) => {
+            s.store.latency(s.call, seq, kind, ms).await
+        }
+        (ReaderKind::Transcript, BridgeEvent::Usage(u)) => s.store.usage(s.call, u).await,
         (ReaderKind::Crm, BridgeEvent::Verdict(v)) => s.store.verdict(s.call, v).await,
         (ReaderKind::Crm, BridgeEvent::Summary(text)) => s.store.summary(s.call, text).await,
         _ => Ok(()),

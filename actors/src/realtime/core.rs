@@ -18,7 +18,7 @@ use tenex_media::vad::{EnergyVad, VadConfig, VadEvent};
 
 use super::agent::{AgentConfig, TurnMode};
 use super::client::{ClientEvent, Item, ResponseParams};
-use super::events::{BridgeEvent, Segment, Speaker};
+use super::events::{BridgeEvent, CallUsage, Segment, Speaker};
 use super::server::{ErrorBody, ServerEvent};
 use super::tools::{ToolCall, ToolError, Verdict};
 
@@ -53,6 +53,28 @@ pub enum LatencyKind {
     EndOfTurn,
     /// Barge-in decided → playout stopped.
     BargeInStop,
+}
+
+impl LatencyKind {
+    /// `greeting`, `end_of_turn`, `barge_in_stop`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatencyKind::Greeting => "greeting",
+            LatencyKind::EndOfTurn => "end_of_turn",
+            LatencyKind::BargeInStop => "barge_in_stop",
+        }
+    }
+
+    /// The kind named `s` (see [`LatencyKind::as_str`]).
+    pub fn parse(s: &str) -> Option<LatencyKind> {
+        [
+            LatencyKind::Greeting,
+            LatencyKind::EndOfTurn,
+            LatencyKind::BargeInStop,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +134,8 @@ pub struct BridgeCore {
     user_timing: HashMap<String, UserTiming>,
     session_offset_ms: u64,
     input_ms: u64,
+    /// Usage so far, all sessions.
+    usage: CallUsage,
     out: VecDeque<Output>,
 }
 
@@ -166,6 +190,7 @@ impl BridgeCore {
             user_timing: HashMap::new(),
             session_offset_ms: 0,
             input_ms: 0,
+            usage: CallUsage::default(),
             out: VecDeque::new(),
             agent,
         }
@@ -192,6 +217,15 @@ impl BridgeCore {
 
     fn emit(&mut self, ev: BridgeEvent) {
         self.out.push_back(Output::Event(ev));
+    }
+
+    /// A latency sample: for the node's histograms and the call's record.
+    fn latency(&mut self, kind: LatencyKind, d: Duration) {
+        self.out.push_back(Output::Latency(kind, d));
+        self.emit(BridgeEvent::Latency {
+            kind,
+            ms: u32::try_from(d.as_millis()).unwrap_or(u32::MAX),
+        });
     }
 
     fn call_ms(&self, now: Instant) -> u64 {
@@ -323,6 +357,7 @@ impl BridgeCore {
     /// One 20 ms frame of caller audio (the bridge's own barge-in gate listens).
     pub fn caller_frame(&mut self, now: Instant, pcm: &[i16], agent_playing: bool) {
         self.input_ms += 20;
+        self.usage.audio_in_ms += 20;
         let Some(vad) = self.vad.as_mut() else { return };
         if vad.handle_frame(pcm).is_err() {
             return;
@@ -339,8 +374,7 @@ impl BridgeCore {
     /// The leg dropped queued agent audio after [`Output::FlushPlayout`].
     pub fn flushed(&mut self, now: Instant, flushed: Flushed) {
         if let Some(started) = self.barge_clock.take() {
-            self.out
-                .push_back(Output::Latency(LatencyKind::BargeInStop, now - started));
+            self.latency(LatencyKind::BargeInStop, now - started);
         }
         self.playout_end = Duration::ZERO;
         let Some(progress) = flushed.item else { return };
@@ -375,11 +409,9 @@ impl BridgeCore {
         if self.first_audio_seen.as_deref() != Some(response_id) {
             self.first_audio_seen = Some(response_id.to_owned());
             if let Some(t) = self.greeting_clock.take() {
-                self.out
-                    .push_back(Output::Latency(LatencyKind::Greeting, now - t));
+                self.latency(LatencyKind::Greeting, now - t);
             } else if let Some(t) = self.turn_clock.take() {
-                self.out
-                    .push_back(Output::Latency(LatencyKind::EndOfTurn, now - t));
+                self.latency(LatencyKind::EndOfTurn, now - t);
             }
         }
         Some(ItemTag(self.tag(item_id)))
@@ -406,6 +438,7 @@ impl BridgeCore {
             .entry(item_id.to_owned())
             .or_insert((start, Duration::ZERO));
         entry.1 += add;
+        self.usage.audio_out_ms += add.as_millis() as u64;
         self.playout_end = start + add;
         self.playing_frames += u64::from(frames);
     }
@@ -636,6 +669,11 @@ impl BridgeCore {
                 });
             }
             ServerEvent::ResponseDone { response } => {
+                if let Some(u) = response.usage {
+                    self.usage.input_tokens += u.input_tokens;
+                    self.usage.output_tokens += u.output_tokens;
+                }
+                self.emit(BridgeEvent::Usage(self.usage));
                 if self.active.as_deref() == Some(response.id.as_str())
                     || self.active.as_deref() == Some("")
                 {

@@ -1,7 +1,22 @@
 //! What the bridge reports about the conversation (typed; strings only at the
 //! edge, when an event is serialised for SSE or a webhook).
 
+use super::core::LatencyKind;
 use super::tools::Verdict;
+
+/// What a call used so far: tokens the service reported on each response, and
+/// audio each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallUsage {
+    /// Input tokens, all responses.
+    pub input_tokens: u64,
+    /// Output tokens, all responses.
+    pub output_tokens: u64,
+    /// Caller audio sent to the service, ms.
+    pub audio_in_ms: u64,
+    /// Agent audio received from the service, ms.
+    pub audio_out_ms: u64,
+}
 
 /// Who spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +95,15 @@ pub enum BridgeEvent {
     },
     /// The end-of-call summary.
     Summary(String),
+    /// A latency measured on this call.
+    Latency {
+        /// Which.
+        kind: LatencyKind,
+        /// How long, ms.
+        ms: u32,
+    },
+    /// The call's running usage totals (each replaces the last).
+    Usage(CallUsage),
     /// The service reported an error.
     ServiceError {
         /// Its code (or type when no code).

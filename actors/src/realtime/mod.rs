@@ -30,5 +30,5 @@ pub mod tools;
 pub use agent::{AgentConfig, TurnMode};
 pub use core::{BridgeCore, LatencyKind, Output};
 pub use driver::{BridgeSink, DriverCommand, DriverExit, DriverParts, MediaPort, RealtimeEndpoint};
-pub use events::{BridgeEvent, Segment, Speaker};
+pub use events::{BridgeEvent, CallUsage, Segment, Speaker};
 pub use tools::{NoTools, ToolCall, ToolError, ToolHost, ToolHosts, Verdict};
