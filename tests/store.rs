@@ -436,3 +436,106 @@ async fn sqlx_journal_mode(dir: &std::path::Path) -> String {
         .await
         .expect("pragma")
 }
+
+#[tokio::test]
+async fn inbound_sessions_are_claimed_once_before_they_expire() {
+    use tenex_voice::store::{NewAgent, NewSession, SessionDirection, new_session_id};
+    for store in backends("store-sessions").await {
+        let ws = store.create_workspace("acme").await.expect("ws").id;
+        let other = store.create_workspace("globex").await.expect("ws").id;
+        let agent: NewAgent =
+            serde_json::from_value(json!({"name": "Ada", "system_prompt": "You are Ada."}))
+                .expect("agent");
+        let agent = store.create_agent(&ws, &agent).await.expect("agent");
+        let lead = store
+            .create_lead(&ws, &lead("Dana", "+13125550142"))
+            .await
+            .expect("lead");
+        let body = NewSession {
+            direction: SessionDirection::Inbound,
+            lead_id: Some(lead.id.clone()),
+            agent_id: agent.id.clone(),
+            objective: "qualify_for_demo".into(),
+            calendar_connector_id: None,
+            trunk_id: None,
+            caller_id: None,
+            expires_in_s: Some(600),
+        };
+        store.check_session(&ws, &body).await.expect("valid");
+        // References are checked in the session's own workspace.
+        assert_eq!(
+            invalid_param(
+                store
+                    .check_session(&other, &body)
+                    .await
+                    .expect_err("other ws")
+            ),
+            "agent_id"
+        );
+        let s = store
+            .create_session(&ws, new_session_id(), &body, None)
+            .await
+            .expect("session");
+        assert_eq!(s.expires_at, Some(s.created_at + 600_000));
+        assert_eq!(s.status(s.created_at), "pending");
+        assert_eq!(s.status(s.created_at + 600_000), "expired");
+        assert!(matches!(
+            store.session(&other, &s.id).await,
+            Err(StoreError::NotFound)
+        ));
+        let late = store
+            .claim_session_at(&s.id, s.created_at + 600_000)
+            .await
+            .expect("claim");
+        assert!(late.is_none(), "not at or after expiry");
+        let claimed = store
+            .claim_session_at(&s.id, s.created_at + 1_000)
+            .await
+            .expect("claim")
+            .expect("claimed");
+        assert_eq!(claimed.workspace_id, ws);
+        assert_eq!(claimed.session.lead_id.as_deref(), Some(lead.id.as_str()));
+        assert!(
+            store
+                .claim_session_at(&s.id, s.created_at + 2_000)
+                .await
+                .expect("claim")
+                .is_none(),
+            "once only"
+        );
+        let used = store.session(&ws, &s.id).await.expect("session");
+        assert_eq!(used.status(s.created_at + 2_000), "used");
+        // An outbound session is never claimed by an inbound call.
+        let out = NewSession {
+            direction: SessionDirection::Outbound,
+            expires_in_s: None,
+            ..body
+        };
+        let o = store
+            .create_session(
+                &ws,
+                new_session_id(),
+                &out,
+                Some("call_0000000000000001".into()),
+            )
+            .await
+            .expect("outbound");
+        assert_eq!(o.expires_at, None);
+        assert!(
+            store
+                .claim_session_at(&o.id, o.created_at)
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        assert_eq!(
+            store
+                .session(&ws, &o.id)
+                .await
+                .expect("o")
+                .call_id
+                .as_deref(),
+            Some("call_0000000000000001")
+        );
+    }
+}
