@@ -213,45 +213,14 @@ fn the_sdk_check_rejects_what_the_service_would() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
-    use std::time::Duration;
     use tenex_actors::sip::{CallOutcome, DialRequest, DialResult, Direction, OutboundTrunk};
-    use tenex_media::g711::G711Law;
     // Even an agent that waits on inbound calls greets first on outbound ones.
     let agent = AgentConfig {
         speaks_first: false,
         ..AgentConfig::default()
     };
     let rig = AgentRig::start("agent-outbound", agent).await;
-    let port = common::free_port();
-    let lead = tokio::spawn(
-        common::Sipp::scenario("uas_agent")
-            .args([
-                "-i".to_string(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-                "-mi".into(),
-                "127.0.0.1".into(),
-                "-mp".into(),
-                common::media_port().to_string(),
-                "-m".into(),
-                "1".into(),
-                "-timeout".into(),
-                "60s".into(),
-            ])
-            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
-            .deadline(Duration::from_secs(70))
-            .run(),
-    );
-    assert!(
-        common::eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
-            "127.0.0.1",
-            port
-        ))
-        .is_err())
-        .await,
-        "the lead's phone is up"
-    );
+    let (port, lead) = lead_phone().await;
     let result = rig
         .engine
         .dial(DialRequest {

@@ -5,7 +5,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::{Sipp, SippRun, engine, eventually, free_port, media_port};
+use common::{Sipp, SippRun, engine, eventually, free_port, uas_args};
 use tenex_actors::sip::{
     CallOutcome, Credentials, DialRequest, DialResult, HungUpBy, OutboundTrunk, SipEngine,
     SipTransport,
@@ -20,22 +20,8 @@ async fn callee(scenario: &str, transport: &str, extra: &[&str]) -> (u16, JoinHa
 
 async fn callee_with(sipp: Sipp, transport: &str, extra: &[&str]) -> (u16, JoinHandle<SippRun>) {
     let port = free_port();
-    let mut args = vec![
-        "-i".to_string(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        port.to_string(),
-        "-mi".into(),
-        "127.0.0.1".into(),
-        "-mp".into(),
-        media_port().to_string(),
-        "-m".into(),
-        "1".into(),
-        "-t".into(),
-        transport.into(),
-        "-timeout".into(),
-        "40s".into(),
-    ];
+    let mut args = uas_args(port, "40s");
+    args.extend(["-t".to_string(), transport.into()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let run = tokio::spawn(sipp.args(args).run());
     // Wait until SIPp holds its port.

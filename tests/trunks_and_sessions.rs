@@ -9,11 +9,9 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::agent::{CALLER_AT, caller_audio};
+use common::agent::lead_phone;
 use common::host::{Rig, rig, rig_with};
-use common::{
-    Sipp, eventually, free_port, media_port, request, sdp_offer, sip_exchange, status, uac_args,
-};
+use common::{Sipp, eventually, request, sdp_offer, sip_exchange, status, uac_args};
 use serde_json::{Value, json};
 use tenex_media::g711::G711Law;
 
@@ -310,33 +308,7 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
     let rig = rig("session-outbound").await;
-    let port = free_port();
-    let phone = tokio::spawn(
-        Sipp::scenario("uas_agent")
-            .args([
-                "-i".to_string(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-                "-mi".into(),
-                "127.0.0.1".into(),
-                "-mp".into(),
-                media_port().to_string(),
-                "-m".into(),
-                "1".into(),
-                "-timeout".into(),
-                "60s".into(),
-            ])
-            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
-            .deadline(Duration::from_secs(70))
-            .run(),
-    );
-    assert!(
-        eventually(WAIT, || std::net::UdpSocket::bind(("127.0.0.1", port))
-            .is_err())
-        .await,
-        "the lead's phone is up"
-    );
+    let (port, phone) = lead_phone().await;
     let agent = rig
         .post(
             "/agents",

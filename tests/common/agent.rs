@@ -20,7 +20,9 @@ use tenex_voice::realtime_sim::{SimConfig, Simulator, script::Script};
 use tenex_voice::store::{NewCalendar, NewLead, Store, WorkingHours};
 use tokio::task::JoinHandle;
 
-use super::{LOCALHOST, Sipp, SippRun, eventually, rtp_range, scratch_dir, uac_args};
+use super::{
+    LOCALHOST, Sipp, SippRun, eventually, free_port, rtp_range, scratch_dir, uac_args, uas_args,
+};
 
 /// The agent's lines, in order.
 pub const AGENT_LINES: [&str; 4] = [
@@ -151,6 +153,29 @@ pub fn script() -> Script {
         .to_string(),
     )
     .expect("script")
+}
+
+/// A lead's phone: SIPp answering one call on a free loopback port and
+/// speaking the caller's lines (`uas_agent`); returns its port once it listens.
+pub async fn lead_phone() -> (u16, JoinHandle<SippRun>) {
+    let port = free_port();
+    let run = tokio::spawn(
+        Sipp::scenario("uas_agent")
+            .args(uas_args(port, "60s"))
+            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
+            .deadline(Duration::from_secs(70))
+            .run(),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
+            "127.0.0.1",
+            port
+        ))
+        .is_err())
+        .await,
+        "the lead's phone is up"
+    );
+    (port, run)
 }
 
 /// 8 kHz caller audio: silence with speech-like bursts at `at` seconds (0.8 s each).

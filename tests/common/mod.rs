@@ -335,6 +335,25 @@ fn csv_totals(csv: &Path) -> (u64, u64, u64) {
 }
 
 /// Standard flags for a sipp UAC calling `engine`: local SIP and media ports.
+/// SIPp as a callee on 127.0.0.1:`port`: one call, media on a free port,
+/// giving up after `timeout` (SIPp syntax, e.g. `60s`).
+pub fn uas_args(port: u16, timeout: &str) -> Vec<String> {
+    vec![
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-mi".into(),
+        "127.0.0.1".into(),
+        "-mp".into(),
+        media_port().to_string(),
+        "-m".into(),
+        "1".into(),
+        "-timeout".into(),
+        timeout.into(),
+    ]
+}
+
 pub fn uac_args(target: SocketAddr, service: &str) -> Vec<String> {
     vec![
         format!("{target}"),
