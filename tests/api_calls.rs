@@ -959,6 +959,26 @@ async fn recordings_are_signed_ranged_deleted_and_expire() {
             (expires - now / 1000 - 3600).abs() <= 5,
             "one hour by default"
         );
+        // The workspace's link lifetime applies, in lists too.
+        api.call(
+            "PATCH",
+            "/workspace",
+            Some(&api.a),
+            Some(json!({"recording_url_ttl_s": 600})),
+        )
+        .await;
+        let (_, _, list) = api.call("GET", "/calls", Some(&api.a), None).await;
+        let listed = list["data"][0]["recording_url"]
+            .as_str()
+            .expect("listed url")
+            .to_owned();
+        let listed_expires: i64 = listed
+            .split("expires=")
+            .nth(1)
+            .and_then(|r| r.split('&').next())
+            .and_then(|e| e.parse().ok())
+            .expect("expires");
+        assert!((listed_expires - now / 1000 - 600).abs() <= 5, "{listed}");
 
         // The link works without a key; Range is honoured.
         let (st, h, body) = api.get_bytes(&url, &[]).await;

@@ -96,10 +96,11 @@ impl CallsQuery {
     }
 }
 
-/// A call as the API shows it, with a fresh signed `recording_url`.
-async fn view(s: &ApiState, workspace: &str, c: &Call) -> Result<Value, ApiError> {
+/// A call as the API shows it, with a fresh signed `recording_url` valid for
+/// `ttl_s` (the workspace's setting, read once per request).
+async fn view(s: &ApiState, ttl_s: u32, c: &Call) -> Result<Value, ApiError> {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    v["recording_url"] = json!(super::recordings::recording_url(s, workspace, c).await?);
+    v["recording_url"] = json!(super::recordings::recording_url(s, ttl_s, c).await?);
     Ok(v)
 }
 
@@ -119,9 +120,14 @@ pub(super) async fn list(
         .list_calls(&caller.workspace, &filter, limit + 1, paging.after()?)
         .await?;
     let p = page(rows, limit, |c| (c.created_at, c.id.as_str()));
+    let ttl = s
+        .store
+        .settings(&caller.workspace)
+        .await?
+        .recording_url_ttl_s;
     let mut data = Vec::with_capacity(p.data.len());
     for c in &p.data {
-        data.push(view(&s, &caller.workspace, c).await?);
+        data.push(view(&s, ttl, c).await?);
     }
     Ok(Json(Page {
         data,
@@ -135,7 +141,12 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let call = found(s.store.call(&caller.workspace, &id).await, "call")?;
-    let mut v = view(&s, &caller.workspace, &call).await?;
+    let ttl = s
+        .store
+        .settings(&caller.workspace)
+        .await?
+        .recording_url_ttl_s;
+    let mut v = view(&s, ttl, &call).await?;
     let tools = s.store.tool_calls(&call.id).await?;
     v["tool_calls"] = json!(tools);
     let samples = s.store.latencies(&call.id).await?;

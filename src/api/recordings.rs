@@ -48,15 +48,16 @@ fn mac(key: &[u8], id: &str, expires: i64) -> Result<HmacSha256, ApiError> {
 }
 
 /// The signed URL of `call`'s recording, when it has one to serve.
+/// (`ttl_s`: the workspace's `recording_url_ttl_s`.)
 pub(super) async fn recording_url(
     s: &ApiState,
-    workspace: &str,
+    ttl_s: u32,
     call: &Call,
 ) -> Result<Option<String>, ApiError> {
     if call.status != "ended" || call.recording_state != "ready" {
         return Ok(None);
     }
-    let ttl = s.store.settings(workspace).await?.recording_url_ttl_s;
+    let ttl = ttl_s;
     let expires = now_ms() / 1000 + i64::from(ttl);
     let sig = mac(key(s).await?, &call.id, expires)?
         .finalize()

@@ -280,11 +280,54 @@ struct Task {
     wire: [u8; 1500],
     recorder: Option<WavFileRecorder>,
     rec_agent: [i16; 960],
-    /// Call timeline of the recording: when the leg started, and the next sample.
-    rec_start: std::time::Instant,
-    rec_pos: u64,
+    /// Where each channel's audio goes in the recording.
+    timeline: RecTimeline,
     /// When the jitter buffer's next frame is due.
     playout: PlayoutClock,
+}
+
+/// A recording channel.
+#[derive(Debug, Clone, Copy)]
+enum Channel {
+    Caller,
+    Agent,
+}
+
+/// The recording's call timeline: a frame heard at `at` goes to the 20 ms slot
+/// of the call that `at` falls in, or right after the channel's last frame if
+/// that is later (a channel is never written over itself). Each channel keeps
+/// its own position, so a tick that carries audio on one channel only, or a
+/// late tick that catches up on several caller frames, never pushes the other
+/// channel (or the timeline) ahead of the call's clock.
+#[derive(Debug)]
+struct RecTimeline {
+    start: std::time::Instant,
+    frame: u64,
+    caller: u64,
+    agent: u64,
+}
+
+impl RecTimeline {
+    fn new(start: std::time::Instant, frame_samples: usize) -> RecTimeline {
+        RecTimeline {
+            start,
+            frame: frame_samples as u64,
+            caller: 0,
+            agent: 0,
+        }
+    }
+
+    /// The sample position of `channel`'s next frame, heard at `at`.
+    fn place(&mut self, channel: Channel, at: std::time::Instant) -> u64 {
+        let slot = (at.saturating_duration_since(self.start).as_millis() as u64 / 20) * self.frame;
+        let next = match channel {
+            Channel::Caller => &mut self.caller,
+            Channel::Agent => &mut self.agent,
+        };
+        let pos = slot.max(*next);
+        *next = pos + self.frame;
+        pos
+    }
 }
 
 /// Frames of caller audio a starved leg plays out at once, catching up (the
@@ -376,8 +419,7 @@ impl Task {
             wire: [0; 1500],
             recorder,
             rec_agent: [0; 960],
-            rec_start: std::time::Instant::now(),
-            rec_pos: 0,
+            timeline: RecTimeline::new(std::time::Instant::now(), codec.rate().frame_samples()),
             playout: PlayoutClock::default(),
             cfg,
             codec,
@@ -475,23 +517,21 @@ impl Task {
         }
     }
 
-    /// Writes one tick's audio to the recording, if any. Both channels of a tick
-    /// land at the same position: the 20 ms slot of the call the tick belongs to.
-    fn record(&mut self, now: std::time::Instant, caller: usize, agent: Option<usize>) {
+    /// Writes caller audio (`caller` samples of `self.pcm`) and/or agent audio
+    /// to the recording, each where [`RecTimeline`] places it.
+    fn record(&mut self, at: std::time::Instant, caller: usize, agent: Option<usize>) {
         let Some(rec) = self.recorder.as_mut() else {
             return;
         };
-        let n = self.codec.rate().frame_samples() as u64;
-        let slot = (now.saturating_duration_since(self.rec_start).as_millis() as u64 / 20) * n;
-        let pos = slot.max(self.rec_pos);
         let mut ok = true;
         if caller > 0 {
+            let pos = self.timeline.place(Channel::Caller, at);
             ok &= rec.push_caller(pos, &self.pcm[..caller]).is_ok();
         }
         if let Some(a) = agent {
+            let pos = self.timeline.place(Channel::Agent, at);
             ok &= rec.push_agent(pos, &self.rec_agent[..a]).is_ok();
         }
-        self.rec_pos = pos + n;
         if !ok {
             tracing::warn!("recording write failed: recording stopped");
             MediaStats::bump(&self.stats.recording_failed);
@@ -753,6 +793,35 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_recording_channel_keeps_the_calls_clock() {
+        let t0 = std::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut tl = RecTimeline::new(t0, 160);
+        // The caller's frames arrive in pairs every 40 ms (ticks on the agent's
+        // grid, half a frame off the caller's), the agent's one per tick: each
+        // frame still lands in its own slot, for 10 s.
+        let mut t = 5;
+        for k in 0..250u64 {
+            assert_eq!(tl.place(Channel::Agent, ms(t)), (t / 20) * 160);
+            if k % 2 == 1 {
+                assert_eq!(tl.place(Channel::Caller, ms(t - 20)), ((t - 20) / 20) * 160);
+                assert_eq!(tl.place(Channel::Caller, ms(t)), (t / 20) * 160);
+            }
+            t += 20;
+        }
+        // Two frames in one slot: the second goes right after the first.
+        let mut tl = RecTimeline::new(t0, 160);
+        assert_eq!(tl.place(Channel::Caller, ms(3)), 0);
+        assert_eq!(tl.place(Channel::Caller, ms(15)), 160);
+        assert_eq!(tl.place(Channel::Caller, ms(41)), 320);
+        assert_eq!(
+            tl.place(Channel::Agent, ms(41)),
+            320,
+            "channels are independent"
+        );
+    }
 
     #[test]
     fn the_playout_clock_counts_every_frame_a_late_tick_missed() {
