@@ -286,6 +286,10 @@ struct Task {
     playout: PlayoutClock,
 }
 
+/// Frames of pause after which a channel's next frame is placed by the clock
+/// rather than right after the last one.
+const REC_GAP_FRAMES: u64 = 3;
+
 /// A recording channel.
 #[derive(Debug, Clone, Copy)]
 enum Channel {
@@ -293,18 +297,20 @@ enum Channel {
     Agent,
 }
 
-/// The recording's call timeline: a frame heard at `at` goes to the 20 ms slot
-/// of the call that `at` falls in, or right after the channel's last frame if
-/// that is later (a channel is never written over itself). Each channel keeps
-/// its own position, so a tick that carries audio on one channel only, or a
-/// late tick that catches up on several caller frames, never pushes the other
-/// channel (or the timeline) ahead of the call's clock.
+/// The recording's call timeline. A channel's frames are written back to back
+/// while they keep coming (timing jitter around a slot boundary must not open
+/// 20 ms holes in a voice); after a pause of [`REC_GAP_FRAMES`] or more, the
+/// next frame goes to the 20 ms slot of the call that `at` falls in, so
+/// silence stays where it was. Each channel keeps its own position, so a tick
+/// that carries audio on one channel only, or a late tick that catches up on
+/// several caller frames, never moves the other channel.
 #[derive(Debug)]
 struct RecTimeline {
     start: std::time::Instant,
     frame: u64,
-    caller: u64,
-    agent: u64,
+    /// Where each channel's next frame goes if it follows on (none yet: by the clock).
+    caller: Option<u64>,
+    agent: Option<u64>,
 }
 
 impl RecTimeline {
@@ -312,8 +318,8 @@ impl RecTimeline {
         RecTimeline {
             start,
             frame: frame_samples as u64,
-            caller: 0,
-            agent: 0,
+            caller: None,
+            agent: None,
         }
     }
 
@@ -324,8 +330,11 @@ impl RecTimeline {
             Channel::Caller => &mut self.caller,
             Channel::Agent => &mut self.agent,
         };
-        let pos = slot.max(*next);
-        *next = pos + self.frame;
+        let pos = match *next {
+            Some(n) if slot < n + REC_GAP_FRAMES * self.frame => n,
+            _ => slot,
+        };
+        *next = Some(pos + self.frame);
         pos
     }
 }
@@ -821,6 +830,21 @@ mod tests {
             320,
             "channels are independent"
         );
+        // Ticks jittering around slot boundaries (19.9 ms, 40.1 ms, ...): a
+        // steady voice is written without holes.
+        let mut tl = RecTimeline::new(t0, 160);
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        for k in 1..=200u64 {
+            let at = if k % 2 == 0 {
+                20_000 * k + 100
+            } else {
+                20_000 * k - 100
+            };
+            assert_eq!(tl.place(Channel::Agent, us(at)), (k - 1) * 160, "frame {k}");
+        }
+        // A real pause stays a pause: after 200 ms without audio, the next
+        // frame goes where the clock says.
+        assert_eq!(tl.place(Channel::Agent, ms(4_200)), 210 * 160);
     }
 
     #[test]
