@@ -566,20 +566,28 @@ async fn a_starved_leg_catches_up_without_losing_caller_audio() {
         ev_tx,
     )
     .expect("leg");
-    // The phone talks from its own thread, paced in real time, whatever the leg does.
+    // The phone talks from its own thread (its own runtime, paced by an
+    // interval), whatever the leg does, and reports each packet it sent.
     let to = leg.local_addr();
+    let (sent_tx, sent) = std::sync::mpsc::channel::<usize>();
     let talker = std::thread::spawn(move || {
-        let mut tx = RtpSender::new(Ssrc(9), SeqNo(1), RtpTimestamp(0));
-        let start = std::time::Instant::now();
-        let mut wire = [0u8; 200];
-        for i in 0..FRAMES {
-            let due = start + Duration::from_millis(20 * i as u64);
-            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
-            let n = tx
-                .write_media(PayloadType::PCMU, i == 0, &tone_frame(i), 160, &mut wire)
-                .expect("rtp");
-            phone.send_to(&wire[..n], to).expect("send");
-        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("talker runtime");
+        rt.block_on(async {
+            let mut tx = RtpSender::new(Ssrc(9), SeqNo(1), RtpTimestamp(0));
+            let mut every = tokio::time::interval(Duration::from_millis(20));
+            let mut wire = [0u8; 200];
+            for i in 0..FRAMES {
+                every.tick().await;
+                let n = tx
+                    .write_media(PayloadType::PCMU, i == 0, &tone_frame(i), 160, &mut wire)
+                    .expect("rtp");
+                phone.send_to(&wire[..n], to).expect("send");
+                let _ = sent_tx.send(i);
+            }
+        });
     });
     let voiced = std::cell::Cell::new(0usize);
     let count = |ring: &AudioRing| {
@@ -590,7 +598,8 @@ async fn a_starved_leg_catches_up_without_losing_caller_audio() {
         }
         voiced.get()
     };
-    // Three stalls of 500 ms (25 frames each) while the caller talks. A leg
+    // Three stalls of 25 packets (500 ms) while the caller talks: the leg's
+    // only runtime thread is blocked until the phone has sent them. A leg
     // playing one frame per tick would carry each backlog for the rest of the
     // call, and the second would overflow the 32-frame jitter window.
     for stall in 1..=3 {
@@ -598,7 +607,12 @@ async fn a_starved_leg_catches_up_without_losing_caller_audio() {
             count(&uplink) >= 10 + 35 * (stall - 1)
         })
         .await;
-        std::thread::sleep(Duration::from_millis(500));
+        let mut last = None;
+        while let Ok(i) = sent.try_recv() {
+            last = Some(i);
+        }
+        let resume = last.map_or(25, |i| i + 25).min(FRAMES - 1);
+        while sent.recv().is_ok_and(|i| i < resume) {}
     }
     // Every frame the caller sent comes out (or the assertion below says how many did).
     let _ = timeout(Duration::from_secs(5), async {
