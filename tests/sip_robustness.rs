@@ -9,23 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{
-    LOCALHOST, Sipp, engine, eventually, request, rtp_range, sdp_offer, sip_exchange, status,
-    uac_args,
+    LOCALHOST, Sipp, engine, eventually, invite, request, rtp_range, sdp_offer, sip_exchange,
+    status, uac_args,
 };
 use tenex_actors::sip::{DefaultRouter, SipConfig, SipEngine, Trunk, parse_source};
 
 const WAIT: Duration = Duration::from_secs(2);
-
-fn invite(to: SocketAddr, user: &str, call_id: &str, sdp: &str) -> String {
-    request(
-        "INVITE",
-        user,
-        to,
-        call_id,
-        None,
-        Some(("application/sdp", sdp)),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_keepalives_get_200_with_allow() {

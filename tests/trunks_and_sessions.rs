@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::agent::lead_phone;
 use common::host::{Rig, rig, rig_with};
-use common::{Sipp, eventually, request, sdp_offer, sip_exchange, status, uac_args};
+use common::{Sipp, eventually, sdp_offer, sip_exchange, status, uac_args};
 use serde_json::{Value, json};
 use tenex_media::g711::G711Law;
 
@@ -19,16 +19,8 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// An INVITE for `user` at the engine from wherever the socket is.
 fn invite(rig: &Rig, user: &str, call_id: &str) -> String {
-    let to = rig.engine.local_addr();
     let sdp = sdp_offer(40000, "0", &["0 PCMU/8000"]);
-    request(
-        "INVITE",
-        user,
-        to,
-        call_id,
-        None,
-        Some(("application/sdp", &sdp)),
-    )
+    common::invite(rig.engine.local_addr(), user, call_id, &sdp)
 }
 
 async fn patch(rig: &Rig, path: &str, body: Value) -> Value {

@@ -57,8 +57,7 @@ pub(super) async fn recording_url(
     if call.status != "ended" || call.recording_state != "ready" {
         return Ok(None);
     }
-    let ttl = ttl_s;
-    let expires = now_ms() / 1000 + i64::from(ttl);
+    let expires = now_ms() / 1000 + i64::from(ttl_s);
     let sig = mac(key(s).await?, &call.id, expires)?
         .finalize()
         .into_bytes();

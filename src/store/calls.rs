@@ -14,6 +14,20 @@ use tenex_actors::sip::{CallChange, CallId, CallOutcome, CallRecord, Direction, 
 
 use super::{Store, StoreError, StoreResult, now_ms, on_db};
 
+/// `$q` with every argument of `$args` bound in order.
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::S(s) => q.bind(*s),
+                Arg::I(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
 /// Who a call belongs to and what it runs: the engine carries it on the call's
 /// record (as its `CallTag`) so lifecycle changes land in the right row.
 #[derive(Debug, Clone, Default)]
@@ -380,14 +394,9 @@ impl Store {
             args.len()
         ));
         let rows = on_db!(self, pool => {
-            let mut q = sqlx::query_as::<_, CallRow>(sqlx::AssertSqlSafe(sql.as_str()));
-            for a in &args {
-                q = match a {
-                    Arg::S(s) => q.bind(*s),
-                    Arg::I(i) => q.bind(*i),
-                };
-            }
-            q.fetch_all(pool).await?
+            bind_args!(sqlx::query_as::<_, CallRow>(sqlx::AssertSqlSafe(sql.as_str())), &args)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(Call::from).collect())
     }
@@ -406,14 +415,9 @@ impl Store {
             filter_sql(f, "", &mut args)
         );
         let (calls, connected, qualified, avg): (i64, i64, i64, Option<f64>) = on_db!(self, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
-            for a in &args {
-                q = match a {
-                    Arg::S(s) => q.bind(*s),
-                    Arg::I(i) => q.bind(*i),
-                };
-            }
-            q.fetch_one(pool).await?
+            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())), &args)
+                .fetch_one(pool)
+                .await?
         });
         Ok(CallTotals {
             calls,
@@ -437,14 +441,9 @@ impl Store {
             filter_sql(f, "c.", &mut args)
         );
         let rows: Vec<i64> = on_db!(self, pool => {
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
-            for a in &args {
-                q = match a {
-                    Arg::S(s) => q.bind(*s),
-                    Arg::I(i) => q.bind(*i),
-                };
-            }
-            q.fetch_all(pool).await?
+            bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())), &args)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows
             .into_iter()

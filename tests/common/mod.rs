@@ -431,6 +431,18 @@ pub fn request(
     )
 }
 
+/// An INVITE for `user` at `to` carrying `sdp`.
+pub fn invite(to: SocketAddr, user: &str, call_id: &str, sdp: &str) -> String {
+    request(
+        "INVITE",
+        user,
+        to,
+        call_id,
+        None,
+        Some(("application/sdp", sdp)),
+    )
+}
+
 /// An SDP offer with the given `m=` format list and rtpmaps.
 pub fn sdp_offer(port: u16, formats: &str, rtpmaps: &[&str]) -> String {
     let mut s = format!(
