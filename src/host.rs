@@ -18,7 +18,7 @@ use tenex_actors::sip::{
 use tokio::sync::mpsc;
 
 use crate::agent_tools::StoreTools;
-use crate::store::{Agent, CallBinding, Lead, Store, StoreResult};
+use crate::store::{Agent, CallBinding, CallConfig, Lead, Store, StoreResult};
 
 /// Lifecycle changes waiting for the database writer. Three or four per call;
 /// when full (the database stalled for a long time) a change is dropped and
@@ -98,18 +98,18 @@ impl Apps {
             session_id: plan.session_id.clone(),
             number_id: plan.number_id.clone(),
             objective: plan.objective.clone(),
-            agent_config: json!({
-                "agent_id": plan.agent.id,
-                "name": plan.agent.name,
-                "model": config.model,
-                "system_prompt": config.system_prompt,
-                "objective": config.objective,
-                "lead_context": config.lead_context,
-                "tools": config.tools,
-                "greeting": config.greeting,
-                "max_duration_s": plan.agent.max_duration_s,
-                "voice_profile": plan.agent.voice_profile,
-                "agent_updated_at": plan.agent.updated_at,
+            agent_config: json!(CallConfig {
+                agent_id: plan.agent.id.clone(),
+                name: plan.agent.name.clone(),
+                model: config.model.clone(),
+                system_prompt: config.system_prompt.clone(),
+                objective: config.objective.clone(),
+                lead_context: config.lead_context.clone(),
+                tools: config.tools.clone(),
+                greeting: config.greeting.clone(),
+                max_duration_s: plan.agent.max_duration_s,
+                voice_profile: plan.agent.voice_profile.clone(),
+                agent_updated_at: plan.agent.updated_at,
             }),
         };
         let tools = StoreTools {

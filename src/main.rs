@@ -23,9 +23,6 @@ enum Command {
     /// Creates or revokes workspace API keys.
     #[command(subcommand)]
     Keys(tenex_voice::keys_cli::KeysCommand),
-    /// Runs a simulated call through the audio hot path and checks every step:
-    /// jitter buffer, codecs, resampling, Realtime framing, pacing, barge-in.
-    /// Prints per-frame costs. Exits non-zero if any check fails.
     /// Serves an offline Realtime API simulator (GA protocol) for tests, the demo
     /// and load runs: point the engine at it with `TENEX_REALTIME_URL=ws://ADDR/v1/realtime`.
     RealtimeSim {
@@ -45,11 +42,17 @@ enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         speed: u32,
     },
+    /// Runs a simulated call through the audio hot path and checks every step:
+    /// jitter buffer, codecs, resampling, Realtime framing, pacing, barge-in.
+    /// Prints per-frame costs. Exits non-zero if any check fails.
     Selfcheck {
         /// Seconds of simulated call audio.
         #[arg(long, default_value_t = 10, env = "TENEX_SELFCHECK_SECONDS")]
         seconds: u32,
     },
+    /// Prints the voice API's OpenAPI 3 document (what
+    /// `/api/v1/voice/openapi.json` serves) and exits.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -114,6 +117,16 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Openapi => match tenex_voice::api::openapi_document().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Keys(cmd) => {
             let Some(runtime) = runtime() else {
                 return ExitCode::FAILURE;

@@ -6,13 +6,14 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::api::{Api, UNLIMITED, api_on, assert_error};
 use serde_json::{Value, json};
 use tenex_actors::call::{CallStore, ToolRecord};
-use tenex_actors::realtime::{Segment, Speaker, Verdict};
+use tenex_actors::realtime::{CallUsage, LatencyKind, Segment, Speaker, Verdict};
 use tenex_actors::sip::{
     CallChange, CallId, CallOutcome, CallRecord, Direction, HungUpBy, SipTransport,
 };
@@ -1109,7 +1110,6 @@ async fn recordings_are_signed_ranged_deleted_and_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_aggregate_calls_and_latency_per_agent_and_period() {
-    use tenex_actors::realtime::{CallUsage, LatencyKind};
     for api in apis("api-metrics").await {
         let store = &api.store;
         let ws = ws_of(store, "acme").await;
@@ -1285,4 +1285,408 @@ async fn metrics_aggregate_calls_and_latency_per_agent_and_period() {
         assert_eq!(busy["usage"], Value::Null);
         assert_eq!(busy["latency"]["greeting_ms"], Value::Null);
     }
+}
+
+/// Every operation in the OpenAPI document, called as a client would: each
+/// answer's status must be one the document lists for it, and each JSON body
+/// must validate against the documented schema with no undeclared field; the
+/// document itself must be valid OpenAPI, and every operation must have been
+/// seen succeeding (so a new endpoint cannot go undocumented or untested here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_answers_as_the_openapi_document_says() {
+    let store = common::db::sqlite("api-openapi").await;
+    let api = api_on(store.clone(), UNLIMITED, None).await;
+    let mut c = api.openapi().await;
+    let key = Some(api.a.as_str());
+    let ws = ws_of(&store, "acme").await;
+    macro_rules! call {
+        ($method:expr, $path:expr) => {
+            api.checked(&mut c, $method, &$path, key, None).await
+        };
+        ($method:expr, $path:expr, $body:expr) => {
+            api.checked(&mut c, $method, &$path, key, Some($body)).await
+        };
+    }
+    let id = |r: &common::api::Res| r.2["id"].as_str().expect("id").to_owned();
+
+    assert_eq!(call!("GET", "/workspace").0, 200);
+    let r = call!(
+        "PATCH",
+        "/workspace",
+        json!({"recording_retention_days": 30})
+    );
+    assert_eq!(r.0, 200, "{}", r.2);
+
+    let agent = call!("POST", "/agents", agent_body("Ada"));
+    assert_eq!(agent.0, 201, "{}", agent.2);
+    let agent = id(&agent);
+    assert_eq!(call!("POST", "/agents", agent_body("Ada")).0, 409);
+    assert_eq!(call!("GET", "/agents?limit=1").0, 200);
+    assert_eq!(call!("GET", format!("/agents/{agent}")).0, 200);
+    assert_eq!(
+        call!(
+            "PATCH",
+            format!("/agents/{agent}"),
+            json!({"greeting": "Hi!"})
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        call!("GET", format!("/agents/{agent}/voice-profile")).0,
+        200
+    );
+    let r = call!(
+        "PUT",
+        format!("/agents/{agent}/voice-profile"),
+        json!({"voice": "cedar", "turn_detection": {"type": "semantic_vad"}})
+    );
+    assert_eq!(r.0, 200, "{}", r.2);
+
+    let trunk = call!(
+        "POST",
+        "/trunks",
+        json!({"name": "carrier", "inbound_sources": ["192.0.2.0/24"],
+               "outbound": {"host": "sip.carrier.example"},
+               "credentials": {"username": "u", "password": "p"},
+               "caller_id": "+14155550100", "max_concurrent": 10})
+    );
+    assert_eq!(trunk.0, 201, "{}", trunk.2);
+    let trunk = id(&trunk);
+    assert_eq!(call!("GET", "/trunks").0, 200);
+    assert_eq!(call!("GET", format!("/trunks/{trunk}")).0, 200);
+    let r = call!(
+        "PATCH",
+        format!("/trunks/{trunk}"),
+        json!({"max_concurrent": null})
+    );
+    assert_eq!(r.0, 200, "{}", r.2);
+
+    let number = call!(
+        "POST",
+        "/numbers",
+        json!({"number": "+14155550100", "agent_id": agent, "objective": "qualify_for_demo"})
+    );
+    assert_eq!(number.0, 201, "{}", number.2);
+    let number = id(&number);
+    assert_eq!(call!("GET", "/numbers").0, 200);
+    assert_eq!(call!("GET", format!("/numbers/{number}")).0, 200);
+
+    let lead = call!(
+        "POST",
+        "/leads",
+        json!({"name": "Grace Hopper", "phone": "+13125550142", "company": "Navy",
+               "custom": {"source": "webinar"}})
+    );
+    assert_eq!(lead.0, 201, "{}", lead.2);
+    let lead = id(&lead);
+    assert_eq!(call!("GET", "/leads").0, 200);
+
+    let doc = call!(
+        "POST",
+        "/knowledge",
+        json!({"title": "Pricing", "body": "Plans start at 99 dollars per seat."})
+    );
+    assert_eq!(doc.0, 201, "{}", doc.2);
+    let doc = id(&doc);
+    assert_eq!(call!("GET", format!("/knowledge/{doc}")).0, 200);
+    let r = call!("GET", "/knowledge/search?q=pricing%20plans");
+    assert_eq!(r.0, 200, "{}", r.2);
+    assert!(!r.2["data"].as_array().expect("hits").is_empty());
+
+    let cal = call!(
+        "POST",
+        "/calendar-connectors",
+        json!({"name": "Sales", "timezone": "America/Chicago"})
+    );
+    assert_eq!(cal.0, 201, "{}", cal.2);
+    let cal = id(&cal);
+    assert_eq!(call!("GET", format!("/calendar-connectors/{cal}")).0, 200);
+
+    // A finished call with everything a call can carry: lead, agent, verdict,
+    // summary, transcript, a tool call, latency, usage, a recording and a
+    // booked meeting.
+    let agent_row = store.agent(&ws, &agent).await.expect("agent");
+    let binding = CallBinding {
+        workspace: ws.clone(),
+        agent_id: Some(agent.clone()),
+        lead_id: Some(lead.clone()),
+        objective: "qualify_for_demo".into(),
+        agent_config: json!(tenex_voice::store::CallConfig {
+            agent_id: agent.clone(),
+            name: agent_row.name.clone(),
+            model: "gpt-realtime".into(),
+            system_prompt: agent_row.system_prompt.clone(),
+            objective: agent_row.objective("qualify_for_demo"),
+            lead_context: "Grace Hopper, Navy".into(),
+            tools: agent_row.tools.clone(),
+            greeting: agent_row.greeting.clone(),
+            max_duration_s: agent_row.max_duration_s,
+            voice_profile: agent_row.voice_profile.clone(),
+            agent_updated_at: agent_row.updated_at,
+        }),
+        ..CallBinding::default()
+    };
+    let dir = common::scratch_dir("api-openapi");
+    let file = dir.join("call.wav");
+    wav(&file, 8000);
+    let now = tenex_voice::store::now_ms();
+    let mut r = record(
+        91,
+        Direction::Outbound,
+        now - 120_000,
+        Some(CallOutcome::Completed),
+    );
+    r.recording = Some(file);
+    r.codec = Some(tenex_media::sdp::Codec::Pcmu);
+    store
+        .record_call(&binding, &r, CallChange::Started)
+        .await
+        .expect("start");
+    store
+        .record_call(&binding, &r, CallChange::Ended)
+        .await
+        .expect("end");
+    let call = r.id.to_string();
+    let calls = DbCalls(store.clone());
+    let cid = CallId(91);
+    for (i, (speaker, text)) in [
+        (Speaker::Agent, "Hi Grace, this is Ada from Tenex."),
+        (Speaker::Caller, "We make 2,000 calls a month."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seg = Segment {
+            speaker,
+            item_id: format!("item{i}"),
+            text: text.into(),
+            start_ms: 1_000 + 3_000 * i as u64,
+            end_ms: 3_000 + 3_000 * i as u64,
+        };
+        calls.segment(cid, seg).await.expect("segment");
+    }
+    let tool = ToolRecord {
+        name: "search_knowledge".into(),
+        arguments: r#"{"query":"pricing"}"#.into(),
+        output: r#"{"results":[]}"#.into(),
+        failed: false,
+    };
+    calls.tool_call(cid, 1, tool).await.expect("tool");
+    calls.verdict(cid, verdict(true)).await.expect("verdict");
+    calls
+        .summary(cid, "Qualified; demo booked.".into())
+        .await
+        .expect("summary");
+    calls
+        .latency(cid, 2, LatencyKind::Greeting, 450)
+        .await
+        .expect("latency");
+    calls
+        .latency(cid, 3, LatencyKind::EndOfTurn, 720)
+        .await
+        .expect("latency");
+    let usage = CallUsage {
+        input_tokens: 800,
+        output_tokens: 400,
+        audio_in_ms: 60_000,
+        audio_out_ms: 20_500,
+    };
+    calls.usage(cid, usage).await.expect("usage");
+    let monday = "2030-01-07T15:00:00Z".parse().expect("time");
+    let booking = tenex_voice::store::BookingRequest {
+        start: monday,
+        duration_min: 30,
+        notes: "Demo",
+        lead_id: Some(&lead),
+        call_id: Some(&call),
+    };
+    store
+        .book(&ws, &cal, &booking, jiff::Timestamp::now())
+        .await
+        .expect("booking");
+    let r = call!("GET", format!("/calendar-connectors/{cal}/bookings"));
+    assert_eq!(r.2["data"].as_array().map(Vec::len), Some(1), "{}", r.2);
+
+    let r = call!("GET", format!("/leads/{lead}"));
+    assert_eq!(r.2["qualification_history"][0]["call_id"], call);
+    let r = call!("GET", format!("/calls?lead_id={lead}&outcome=qualified"));
+    assert_eq!(r.2["data"][0]["id"], call, "{}", r.2);
+    let detail = call!("GET", format!("/calls/{call}"));
+    assert_eq!(detail.0, 200);
+    assert_eq!(detail.2["usage"]["total_tokens"], 1200, "{}", detail.2);
+    assert_eq!(detail.2["latency"]["greeting_ms"], 450);
+    let r = call!("GET", format!("/calls/{call}/transcript"));
+    assert_eq!(r.2["data"].as_array().map(Vec::len), Some(2), "{}", r.2);
+    assert_eq!(call!("GET", "/metrics?from=2026-01-01").0, 200);
+
+    // The recording by its signed link (no key), whole and ranged, then deleted.
+    let url = detail.2["recording_url"].as_str().expect("url").to_owned();
+    let path = url.trim_start_matches("/api/v1/voice").to_owned();
+    for range in [None, Some("bytes=0-99"), Some("bytes=99999999-")] {
+        let headers: Vec<(&str, &str)> = range.iter().map(|r| ("range", *r)).collect();
+        let (status, h, bytes) = api.get_bytes(&url, &headers).await;
+        c.record("GET", &path, status.as_u16(), &Value::Null);
+        if status.is_success() {
+            assert_eq!(h["content-type"], "audio/wav");
+            assert!(!bytes.is_empty());
+        }
+    }
+    assert_eq!(call!("DELETE", format!("/calls/{call}/recording")).0, 204);
+    let (status, _, body) = api.get_bytes(&url, &[]).await;
+    let body: Value = serde_json::from_slice(&body).expect("error body");
+    c.record("GET", &path, status.as_u16(), &body);
+    assert_eq!(status, 410);
+
+    // A stored inbound session (placing one needs a SIP engine: this node has
+    // none, which POST answers with 503).
+    let new = tenex_voice::store::NewSession {
+        direction: tenex_voice::store::SessionDirection::Inbound,
+        lead_id: Some(lead.clone()),
+        agent_id: agent.clone(),
+        objective: "qualify_for_demo".into(),
+        calendar_connector_id: None,
+        trunk_id: None,
+        caller_id: None,
+        expires_in_s: Some(600),
+    };
+    let sess = tenex_voice::store::new_session_id();
+    store
+        .create_session(&ws, sess.clone(), &new, None)
+        .await
+        .expect("session");
+    assert_eq!(call!("GET", format!("/sessions/{sess}")).0, 200);
+    let r = call!(
+        "POST",
+        "/sessions",
+        json!({"direction": "inbound", "agent_id": agent, "objective": "qualify_for_demo"})
+    );
+    assert_eq!(r.0, 503, "{}", r.2);
+
+    // Errors, each in the documented shape.
+    assert_eq!(
+        api.checked(&mut c, "GET", "/calls", None, None).await.0,
+        401
+    );
+    assert_eq!(call!("GET", "/calls/call_404").0, 404);
+    assert_eq!(call!("GET", "/calls?outcome=maybe").0, 422);
+    assert_eq!(call!("POST", format!("/calls/{call}/hangup")).0, 409);
+    assert_eq!(call!("POST", "/leads", json!({"name": "x"})).0, 422);
+    let r = api
+        .raw("/leads", Some("application/json"), b"{".to_vec())
+        .await;
+    c.record("POST", "/leads", r.0.as_u16(), &r.2);
+    assert_eq!(r.0, 400);
+    let r = api
+        .raw(
+            "/leads",
+            Some("application/json"),
+            vec![b' '; (1 << 20) + 1],
+        )
+        .await;
+    c.record("POST", "/leads", r.0.as_u16(), &r.2);
+    assert_eq!(r.0, 413);
+
+    // Removals last.
+    assert_eq!(call!("DELETE", format!("/numbers/{number}")).0, 204);
+    assert_eq!(call!("DELETE", format!("/trunks/{trunk}")).0, 204);
+
+    // The docs page: self-contained, rendering this document.
+    let (status, h, page) = api.get_bytes("/api/v1/voice/docs", &[]).await;
+    c.record("GET", "/docs", status.as_u16(), &Value::Null);
+    assert_eq!(status, 200);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/html"))
+    );
+    let csp = h["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let page = String::from_utf8(page).expect("utf-8");
+    assert!(page.contains(r#"fetch("openapi.json")"#));
+    for external in [
+        "http://",
+        "https://",
+        "//cdn",
+        "<script src",
+        "<link",
+        "@import",
+    ] {
+        assert!(
+            !page.contains(external),
+            "the docs page refers elsewhere: {external}"
+        );
+    }
+    // ...and it renders every operation and schema of the document (its script
+    // run by Node against a minimal DOM).
+    let dir = common::scratch_dir("api-docs-page");
+    std::fs::write(dir.join("docs.html"), &page).expect("write page");
+    std::fs::write(dir.join("openapi.json"), c.doc().to_string()).expect("write doc");
+    let out = std::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/docs_render.js"
+        ))
+        .arg(dir.join("docs.html"))
+        .arg(dir.join("openapi.json"))
+        .output()
+        .expect("node (the nodejs package; ./run test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("render report");
+    assert_eq!(shown["fetched"], json!(["openapi.json"]));
+    assert_eq!(shown["error"], json!([]));
+    let listed: BTreeSet<(String, String)> = shown["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .filter_map(|o| o.as_str()?.split_once(' '))
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .collect();
+    assert_eq!(listed, c.operations());
+    let schemas = c.doc()["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    assert_eq!(shown["schemas"], schemas.len());
+    let text = shown["text"].as_str().expect("text");
+    for (method, path) in c.operations() {
+        let (_, op) = c.operation(&method, &path).expect("operation");
+        let summary = op["summary"].as_str().expect("summary");
+        assert!(text.contains(summary), "{method} {path}: {summary}");
+    }
+    assert!(text.contains("`qualified / connected`") || text.contains("qualified / connected"));
+    let (status, _, served) = api.get_bytes("/api/v1/voice/openapi.json", &[]).await;
+    let served: Value = serde_json::from_slice(&served).expect("openapi.json");
+    assert_eq!(&served, c.doc());
+    c.record("GET", "/openapi.json", status.as_u16(), &served);
+
+    // Every operation was seen succeeding (placing a session's call and
+    // hanging up a live one need a SIP engine: trunks_and_sessions.rs holds
+    // those answers to the document).
+    let ok: BTreeSet<String> = c
+        .seen
+        .iter()
+        .filter(|(_, s)| (200..300).contains(s))
+        .map(|(op, _)| op.clone())
+        .collect();
+    let mut all = BTreeSet::new();
+    for (method, path) in c.operations() {
+        let (_, op) = c.operation(&method, &path).expect("operation");
+        all.insert(op["operationId"].as_str().expect("operationId").to_owned());
+    }
+    let missing: Vec<_> = all
+        .difference(&ok)
+        .filter(|op| !["sessions_create", "calls_hangup"].contains(&op.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "operations never seen succeeding: {missing:?}"
+    );
+    c.finish();
 }

@@ -400,3 +400,99 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
         "the workspace's caller id: {done}"
     );
 }
+
+/// A live outbound call placed by a session is hung up through the API: 202
+/// and the engine sends the BYE (the lead's phone sees it); a second hang-up
+/// of the ended call is a 409. The session's and the hang-up's answers are
+/// held to the OpenAPI document (the operations that need a SIP engine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_call_is_hung_up_through_the_api() {
+    let rig = rig("api-hangup").await;
+    let mut doc = rig.api.openapi().await;
+    let port = common::free_port();
+    let phone = tokio::spawn(
+        Sipp::scenario("uas_answer")
+            .args(common::uas_args(port, "30s"))
+            .args(["-rtp_echo"])
+            .deadline(Duration::from_secs(40))
+            .run(),
+    );
+    assert!(
+        eventually(WAIT, || std::net::UdpSocket::bind(("127.0.0.1", port))
+            .is_err())
+        .await,
+        "the lead's phone is up"
+    );
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada."}),
+        )
+        .await;
+    let lead = rig
+        .post(
+            "/leads",
+            json!({"name": "Dana Reyes", "phone": "+13125550142"}),
+        )
+        .await;
+    rig.post(
+        "/trunks",
+        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+               "caller_id": "+15550001111"}),
+    )
+    .await;
+    let key = Some(rig.api.a.as_str());
+    let body = json!({"direction": "outbound", "lead_id": lead["id"], "agent_id": agent["id"],
+                      "objective": "Qualify for a demo."});
+    let (st, _, session) = rig
+        .api
+        .checked(&mut doc, "POST", "/sessions", key, Some(body))
+        .await;
+    assert_eq!(st, 201, "{session}");
+    let call = session["call_id"].as_str().expect("call id").to_owned();
+    let (st, _, _) = rig
+        .api
+        .checked(
+            &mut doc,
+            "GET",
+            &format!("/sessions/{}", session["id"].as_str().unwrap_or("")),
+            key,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        tick.tick().await;
+        rig.sink.flush().await;
+        status = rig.get(&format!("/calls/{call}")).await["status"].clone();
+        if status == "in-progress" {
+            break;
+        }
+    }
+    assert_eq!(status, "in-progress", "the lead answered");
+
+    let path = format!("/calls/{call}/hangup");
+    let (st, _, ending) = rig.api.checked(&mut doc, "POST", &path, key, None).await;
+    assert_eq!(st, 202, "{ending}");
+    assert_eq!(ending, json!({"id": call, "status": "ending"}));
+    let run = phone.await.expect("sipp");
+    assert!(run.all_ok(1), "the phone got our BYE: {run:?}");
+    let mut ended = Value::Null;
+    for _ in 0..100 {
+        tick.tick().await;
+        rig.sink.flush().await;
+        ended = rig.get(&format!("/calls/{call}")).await;
+        if ended["status"] == "ended" {
+            break;
+        }
+    }
+    assert_eq!(ended["status"], "ended", "{ended}");
+    assert_eq!(ended["hung_up_by"], "us", "{ended}");
+    assert_eq!(ended["sip_outcome"], "completed", "{ended}");
+    let (st, _, again) = rig.api.checked(&mut doc, "POST", &path, key, None).await;
+    assert_eq!(st, 409, "{again}");
+    doc.finish();
+}

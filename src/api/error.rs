@@ -6,9 +6,33 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::store::StoreError;
+
+/// Every error response's body.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error inside [`ErrorBody`].
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable kind: `invalid_json`, `invalid_request` (400),
+    /// `authentication_error` (401), `forbidden` (403), `not_found` (404),
+    /// `conflict` (409), `gone` (410), `payload_too_large` (413),
+    /// `validation_error` (422), `rate_limited` (429), `internal_error` (500),
+    /// `unavailable` (503).
+    #[serde(rename = "type")]
+    #[schema(example = "validation_error")]
+    pub kind: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The request field or query parameter to blame, when there is one.
+    pub param: Option<String>,
+}
 
 /// An API error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +135,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"type": self.kind, "message": self.message, "param": self.param}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind.to_owned(),
+                message: self.message,
+                param: self.param,
+            },
+        };
         let mut res = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())

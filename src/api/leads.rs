@@ -6,11 +6,14 @@ use axum::http::StatusCode;
 
 use super::page::{Page, PageQuery, page};
 use super::{ApiError, ApiJson, ApiQuery, ApiState, Caller};
-use serde_json::Value;
+use serde::Serialize;
 
 use super::error::found;
-use crate::store::{Lead, NewLead};
+use crate::store::{Lead, NewLead, Qualification};
 
+/// Add a lead to the embedded CRM.
+#[utoipa::path(post, path = "/leads", tag = "leads", request_body = NewLead,
+    responses((status = 201, description = "The lead.", body = Lead)))]
 pub(super) async fn create(
     State(s): State<ApiState>,
     caller: Caller,
@@ -20,18 +23,34 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(lead)))
 }
 
+/// One lead, with the verdicts of its calls.
+#[utoipa::path(get, path = "/leads/{id}", tag = "leads", params(("id" = String, Path, description = "The lead (`lead_…`).")),
+    responses((status = 200, description = "The lead.", body = LeadDetail)))]
 pub(super) async fn get(
     State(s): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LeadDetail>, ApiError> {
     let lead = found(s.store.lead(&caller.workspace, &id).await, "lead")?;
-    let history = s.store.qualification_history(&lead.id).await?;
-    let mut v = serde_json::to_value(&lead).map_err(ApiError::internal)?;
-    v["qualification_history"] = Value::Array(history);
-    Ok(Json(v))
+    let qualification_history = s.store.qualification_history(&lead.id).await?;
+    Ok(Json(LeadDetail {
+        lead,
+        qualification_history,
+    }))
 }
 
+/// A lead with its qualification history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct LeadDetail {
+    #[serde(flatten)]
+    lead: Lead,
+    /// Every call's verdict, oldest first.
+    qualification_history: Vec<Qualification>,
+}
+
+/// The workspace's leads, newest first.
+#[utoipa::path(get, path = "/leads", tag = "leads", params(PageQuery),
+    responses((status = 200, description = "A page of leads.", body = Page<Lead>)))]
 pub(super) async fn list(
     State(s): State<ApiState>,
     caller: Caller,

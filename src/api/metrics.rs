@@ -16,8 +16,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tenex_actors::realtime::LatencyKind;
 
 use super::calls::{instant, one_of};
@@ -25,47 +24,127 @@ use super::{ApiError, ApiQuery, ApiState, Caller};
 use crate::store::CallFilter;
 
 /// `GET /metrics` query.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MetricsQuery {
+    /// Calls created at or after: an ISO 8601 date (`2026-11-21`, from midnight
+    /// UTC) or timestamp (`2026-11-21T09:30:00Z`); all calls when absent.
     from: Option<String>,
+    /// Calls created before: a timestamp, or a date (its whole day included).
     to: Option<String>,
+    /// Only calls with this agent.
     agent_id: Option<String>,
+    /// Only this campaign's calls.
     batch_id: Option<String>,
+    /// `inbound` or `outbound`.
+    #[param(pattern = "^(inbound|outbound)$")]
     direction: Option<String>,
 }
 
-/// `count`, `p50`, `p95`, `max` of sorted samples (nearest rank).
-pub(super) fn summary(sorted: &[u32]) -> Value {
-    let rank = |p: f64| {
-        let n = sorted.len();
-        let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
-        sorted[i]
-    };
-    if sorted.is_empty() {
-        return json!({"count": 0, "p50": null, "p95": null, "max": null});
-    }
-    json!({
-        "count": sorted.len(),
-        "p50": rank(0.50),
-        "p95": rank(0.95),
-        "max": sorted[sorted.len() - 1],
-    })
+/// A distribution of latency samples, ms, by nearest rank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub(super) struct LatencySummary {
+    /// Samples.
+    count: usize,
+    /// Median (`null` without samples).
+    p50: Option<u32>,
+    /// 95th percentile: the smallest sample at least 95 % of the samples do not
+    /// exceed (`null` without samples).
+    p95: Option<u32>,
+    /// Largest sample.
+    max: Option<u32>,
 }
 
-fn ratio(a: i64, b: i64) -> Value {
-    if b == 0 {
-        Value::Null
-    } else {
-        json!(a as f64 / b as f64)
+impl LatencySummary {
+    /// The summary of `sorted` (ascending).
+    pub(super) fn of(sorted: &[u32]) -> LatencySummary {
+        let rank = |p: f64| {
+            let n = sorted.len();
+            let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            sorted[i]
+        };
+        if sorted.is_empty() {
+            return LatencySummary {
+                count: 0,
+                p50: None,
+                p95: None,
+                max: None,
+            };
+        }
+        LatencySummary {
+            count: sorted.len(),
+            p50: Some(rank(0.50)),
+            p95: Some(rank(0.95)),
+            max: sorted.last().copied(),
+        }
     }
 }
 
+/// Call metrics over a range.
+///
+/// A call is one attempt (a placed or received call; a retried lead counts
+/// each attempt). Latencies come from every call in the range that measured
+/// them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(super) struct Metrics {
+    /// The range's start as applied (Unix ms), `null` when open.
+    from: Option<i64>,
+    /// The range's end as applied (Unix ms, exclusive), `null` when open.
+    to: Option<i64>,
+    /// The agent filter.
+    agent_id: Option<String>,
+    /// The campaign filter.
+    batch_id: Option<String>,
+    /// The direction filter.
+    direction: Option<String>,
+    /// Calls created in the range (every attempt, whatever its outcome,
+    /// including ones still under way).
+    calls: i64,
+    /// Calls that were answered (reached a conversation).
+    connected: i64,
+    /// `connected / calls`; `null` when there are no calls.
+    connect_rate: Option<f64>,
+    /// Calls that ended with outcome `qualified` (the agent's verdict said
+    /// qualified).
+    qualified: i64,
+    /// `qualified / connected`: the share of conversations that qualified the
+    /// lead; `null` when none connected.
+    qualified_rate: Option<f64>,
+    /// Mean duration of the connected calls that ended, from answer to hang-up,
+    /// ms (rounded); `null` when there are none.
+    avg_duration_ms: Option<f64>,
+    /// Greeting latency: from the answer to the first agent audio sent to the
+    /// caller, one sample per call that measured it.
+    greeting_latency_ms: LatencySummary,
+    /// End-of-turn latency: from the end of a caller turn (the service's
+    /// speech-stopped) to the first audio of the agent's reply, one sample per
+    /// turn.
+    end_of_turn_latency_ms: LatencySummary,
+}
+
+fn ratio(a: i64, b: i64) -> Option<f64> {
+    (b != 0).then(|| a as f64 / b as f64)
+}
+
+/// Call metrics over a time range.
+///
+/// Optionally for one agent, campaign or direction.
+///
+/// `calls` counts every call created in the range; `connected` the answered
+/// ones, `connect_rate = connected / calls`; `qualified` the calls whose outcome
+/// is `qualified`, `qualified_rate = qualified / connected`;
+/// `avg_duration_ms` the mean answer-to-hang-up time of the connected calls.
+/// Greeting latency is answer to first agent audio (one sample per call);
+/// end-of-turn latency is the end of a caller turn to the first audio of the
+/// reply (one sample per turn); p50/p95 by nearest rank.
+#[utoipa::path(get, path = "/metrics", tag = "metrics", params(MetricsQuery),
+    responses((status = 200, description = "The metrics.", body = Metrics)))]
 pub(super) async fn get(
     State(s): State<ApiState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<MetricsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Metrics>, ApiError> {
     one_of("direction", &q.direction, &["inbound", "outbound"])?;
     let filter = CallFilter {
         agent_id: q.agent_id.clone(),
@@ -93,27 +172,31 @@ pub(super) async fn get(
         .store
         .latency_samples(ws, &filter, LatencyKind::EndOfTurn)
         .await?;
-    Ok(Json(json!({
-        "from": filter.from_ms,
-        "to": filter.to_ms,
-        "agent_id": q.agent_id,
-        "batch_id": q.batch_id,
-        "direction": q.direction,
-        "calls": t.calls,
-        "connected": t.connected,
-        "connect_rate": ratio(t.connected, t.calls),
-        "qualified": t.qualified,
-        "qualified_rate": ratio(t.qualified, t.connected),
-        "avg_duration_ms": t.avg_duration_ms.map(f64::round),
-        "greeting_latency_ms": summary(&greeting),
-        "end_of_turn_latency_ms": summary(&turns),
-    })))
+    Ok(Json(Metrics {
+        from: filter.from_ms,
+        to: filter.to_ms,
+        agent_id: q.agent_id,
+        batch_id: q.batch_id,
+        direction: q.direction,
+        calls: t.calls,
+        connected: t.connected,
+        connect_rate: ratio(t.connected, t.calls),
+        qualified: t.qualified,
+        qualified_rate: ratio(t.qualified, t.connected),
+        avg_duration_ms: t.avg_duration_ms.map(f64::round),
+        greeting_latency_ms: LatencySummary::of(&greeting),
+        end_of_turn_latency_ms: LatencySummary::of(&turns),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::summary;
+    use super::LatencySummary;
     use serde_json::json;
+
+    fn summary(sorted: &[u32]) -> serde_json::Value {
+        json!(LatencySummary::of(sorted))
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

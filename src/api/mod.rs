@@ -17,6 +17,7 @@ mod knowledge;
 mod leads;
 mod metrics;
 mod numbers;
+mod openapi;
 mod page;
 mod recordings;
 mod sessions;
@@ -27,11 +28,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use tenex_actors::sip::EngineHandle;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{Caller, Limiter, RateLimit};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::{ApiJson, ApiQuery};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageQuery};
 
@@ -124,54 +126,60 @@ impl ApiState {
     }
 }
 
+/// The routes that need a bearer key, with their documentation.
+fn authenticated() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(workspace::get, workspace::update))
+        .routes(routes!(agents::create, agents::list))
+        .routes(routes!(agents::get, agents::update))
+        .routes(routes!(agents::voice_profile, agents::set_voice_profile))
+        .routes(routes!(trunks::create, trunks::list))
+        .routes(routes!(trunks::get, trunks::update, trunks::delete))
+        .routes(routes!(numbers::create, numbers::list))
+        .routes(routes!(numbers::get, numbers::delete))
+        .routes(routes!(sessions::create))
+        .routes(routes!(sessions::get))
+        .routes(routes!(metrics::get))
+        .routes(routes!(calls::list))
+        .routes(routes!(calls::get))
+        .routes(routes!(calls::transcript))
+        .routes(routes!(calls::hangup))
+        .routes(routes!(recordings::delete))
+        .routes(routes!(leads::create, leads::list))
+        .routes(routes!(leads::get))
+        .routes(routes!(knowledge::create))
+        .routes(routes!(knowledge::search))
+        .routes(routes!(knowledge::get))
+        .routes(routes!(calendars::create))
+        .routes(routes!(calendars::get))
+        .routes(routes!(calendars::bookings))
+}
+
+/// The routes that carry their own authority (signed recording links) or
+/// need none (the API's documentation).
+fn public() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(recordings::serve))
+        .routes(routes!(openapi::json))
+        .routes(routes!(openapi::page))
+}
+
+/// The API's OpenAPI document (what `/openapi.json` serves).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::document()
+}
+
 /// The API's routes, to be nested at `/api/v1/voice`.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/workspace", get(workspace::get).patch(workspace::update))
-        .route("/agents", post(agents::create).get(agents::list))
-        .route("/agents/{id}", get(agents::get).patch(agents::update))
-        .route(
-            "/agents/{id}/voice-profile",
-            get(agents::voice_profile).put(agents::set_voice_profile),
-        )
-        .route("/trunks", post(trunks::create).get(trunks::list))
-        .route(
-            "/trunks/{id}",
-            get(trunks::get)
-                .patch(trunks::update)
-                .delete(trunks::delete),
-        )
-        .route("/numbers", post(numbers::create).get(numbers::list))
-        .route("/numbers/{id}", get(numbers::get).delete(numbers::delete))
-        .route("/sessions", post(sessions::create))
-        .route("/sessions/{id}", get(sessions::get))
-        .route("/metrics", get(metrics::get))
-        .route("/calls", get(calls::list))
-        .route("/calls/{id}", get(calls::get))
-        .route("/calls/{id}/transcript", get(calls::transcript))
-        .route("/calls/{id}/hangup", post(calls::hangup))
-        .route("/leads", post(leads::create).get(leads::list))
-        .route("/leads/{id}", get(leads::get))
-        .route("/knowledge", post(knowledge::create))
-        .route("/knowledge/search", get(knowledge::search))
-        .route("/knowledge/{id}", get(knowledge::get))
-        .route("/calendar-connectors", post(calendars::create))
-        .route("/calendar-connectors/{id}", get(calendars::get))
-        .route(
-            "/calendar-connectors/{id}/bookings",
-            get(calendars::bookings),
-        )
-        .route(
-            "/calls/{id}/recording",
-            axum::routing::delete(recordings::delete),
-        )
+    let (authenticated, _) = authenticated().split_for_parts();
+    let (public, _) = public().split_for_parts();
+    authenticated
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
-        // Signed links carry their own authority: no bearer key.
-        .route("/recordings/{file}", get(recordings::serve))
+        .merge(public)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -16,7 +16,7 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
 /// A page of results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The rows.
     pub data: Vec<T>,
@@ -25,11 +25,13 @@ pub struct Page<T> {
 }
 
 /// `?limit=&cursor=`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// 1 to 200 (default 50).
+    /// Rows per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
-    /// From the previous page's `next_cursor`.
+    /// The previous page's `next_cursor`, for the page after it.
     pub cursor: Option<String>,
 }
 

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, ApiState, Caller};
 use crate::store::{Call, StoreError, now_ms, remove_file};
 
@@ -70,9 +71,12 @@ pub(super) async fn recording_url(
 }
 
 /// The link's query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Signed {
+    /// When the link stops working (Unix seconds).
     expires: i64,
+    /// The link's signature (base64url HMAC-SHA256).
     sig: String,
 }
 
@@ -80,7 +84,31 @@ fn forbidden(message: &str) -> ApiError {
     ApiError::status(StatusCode::FORBIDDEN, "forbidden", message)
 }
 
-/// `GET /recordings/{call}.wav?expires=&sig=`.
+/// A call's recording, by a signed link.
+///
+/// A stereo WAV (caller left, agent right, PCM16 at the codec's rate), linked
+/// from the call's `recording_url`.
+///
+/// The link carries its own authority (no API key): it is valid until
+/// `expires` and only with its signature. `Range` requests are answered 206 with
+/// the bytes asked for (one range), or 416 when none are in the file.
+#[utoipa::path(get, path = "/recordings/{file}", tag = "recordings", security(()),
+    params(
+        ("file" = String, Path, description = "`{call_id}.wav`, as in the call's `recording_url`."),
+        Signed,
+        ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-1023`, `bytes=1024-`, `bytes=-512`)."),
+    ),
+    responses(
+        (status = 200, description = "The whole file.", content_type = "audio/wav",
+            headers(("Accept-Ranges" = String, description = "`bytes`."))),
+        (status = 206, description = "The requested range.", content_type = "audio/wav",
+            headers(("Content-Range" = String, description = "`bytes start-end/size`."))),
+        (status = 403, description = "The link's signature is wrong or it has expired (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such recording (`not_found`).", body = ErrorBody),
+        (status = 410, description = "The recording was deleted or passed the workspace's retention (`gone`).", body = ErrorBody),
+        (status = 416, description = "The range is outside the file.",
+            headers(("Content-Range" = String, description = "`bytes */size`."))),
+    ))]
 pub(super) async fn serve(
     State(s): State<ApiState>,
     Path(file): Path<String>,
@@ -224,7 +252,14 @@ fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
-/// `DELETE /calls/{id}/recording`.
+/// Delete a call's recording.
+///
+/// Its links then answer 410.
+#[utoipa::path(delete, path = "/calls/{id}/recording", tag = "recordings", params(("id" = String, Path, description = "The call (`call_…`).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 410, description = "Deleted already, or expired (`gone`).", body = ErrorBody),
+    ))]
 pub(super) async fn delete(
     State(s): State<ApiState>,
     caller: Caller,

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::error::found;
+use super::error::{ErrorBody, found};
 use super::{ApiError, ApiJson, ApiState, Caller};
 use std::time::Duration;
 
@@ -17,11 +17,12 @@ use crate::host::{CallPlan, Dial, place_call};
 use crate::store::{NewSession, Session, SessionDirection, StoreError, call_key, new_session_id};
 
 /// A session as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct SessionView {
     #[serde(flatten)]
     session: Session,
     /// `placed` (outbound); `pending`, `used` or `expired` (inbound).
+    #[schema(value_type = String)]
     status: &'static str,
     /// Inbound: where to send the call.
     sip_uri: Option<String>,
@@ -40,6 +41,21 @@ impl SessionView {
     }
 }
 
+/// Provision a voice session.
+///
+/// Outbound (`{"direction": "outbound", "lead_id", "agent_id", "objective"}`) places
+/// the call now through the chosen trunk (default: the workspace's oldest trunk with
+/// an outbound destination); the answer carries its `call_id`, which `/calls/{id}`
+/// follows from `queued`. Inbound (`{"direction": "inbound", "lead_id"?, "agent_id",
+/// "objective"}`) answers a one-time `sip_uri` (`sip:sess_…@host`): a PBX transfers
+/// or routes a call to it, and that call is bound to the session's lead, agent and
+/// objective. The URI works once, until `expires_at`; used or expired, it answers
+/// SIP 404.
+#[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = NewSession,
+    responses(
+        (status = 201, description = "The session.", body = SessionView),
+        (status = 503, description = "No SIP engine runs on this node (`unavailable`).", body = ErrorBody),
+    ))]
 pub(super) async fn create(
     State(s): State<ApiState>,
     caller: Caller,
@@ -110,6 +126,10 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(SessionView::of(&s, session))))
 }
 
+/// One session, with its status and (inbound) SIP URI.
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The session (`sess_…`).")),
+    responses((status = 200, description = "The session.", body = SessionView)))]
 pub(super) async fn get(
     State(s): State<ApiState>,
     caller: Caller,

@@ -6,11 +6,19 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::error::found;
+use super::error::{ErrorBody, found};
 use super::page::{Page, PageQuery, page};
 use super::{ApiError, ApiJson, ApiQuery, ApiState, Caller};
 use crate::store::{NewTrunk, Trunk, TrunkPatch};
 
+/// Configure a trunk.
+///
+/// The SIP leg applies it to the next call.
+#[utoipa::path(post, path = "/trunks", tag = "trunks", request_body = NewTrunk,
+    responses(
+        (status = 201, description = "The trunk (credentials are never returned).", body = Trunk),
+        (status = 409, description = "A trunk with this name exists (`conflict`).", body = ErrorBody),
+    ))]
 pub(super) async fn create(
     State(s): State<ApiState>,
     caller: Caller,
@@ -21,6 +29,9 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(t)))
 }
 
+/// One trunk.
+#[utoipa::path(get, path = "/trunks/{id}", tag = "trunks", params(("id" = String, Path, description = "The trunk (`trunk_…`).")),
+    responses((status = 200, description = "The trunk.", body = Trunk)))]
 pub(super) async fn get(
     State(s): State<ApiState>,
     caller: Caller,
@@ -32,6 +43,9 @@ pub(super) async fn get(
     )?))
 }
 
+/// The workspace's trunks, newest first.
+#[utoipa::path(get, path = "/trunks", tag = "trunks", params(PageQuery),
+    responses((status = 200, description = "A page of trunks.", body = Page<Trunk>)))]
 pub(super) async fn list(
     State(s): State<ApiState>,
     caller: Caller,
@@ -45,6 +59,15 @@ pub(super) async fn list(
     Ok(Json(page(rows, limit, |t| (t.created_at, t.id.as_str()))))
 }
 
+/// Change a trunk.
+///
+/// Fields left out stay; `null` clears a nullable one. The SIP leg applies
+/// the change to the next call.
+#[utoipa::path(patch, path = "/trunks/{id}", tag = "trunks", params(("id" = String, Path, description = "The trunk (`trunk_…`).")), request_body = TrunkPatch,
+    responses(
+        (status = 200, description = "The trunk as changed.", body = Trunk),
+        (status = 409, description = "Another trunk has this name (`conflict`).", body = ErrorBody),
+    ))]
 pub(super) async fn update(
     State(s): State<ApiState>,
     caller: Caller,
@@ -59,6 +82,11 @@ pub(super) async fn update(
     Ok(Json(t))
 }
 
+/// Remove a trunk.
+///
+/// Its sources may no longer send calls, and no call is placed through it.
+#[utoipa::path(delete, path = "/trunks/{id}", tag = "trunks", params(("id" = String, Path, description = "The trunk (`trunk_…`).")),
+    responses((status = 204, description = "Removed.")))]
 pub(super) async fn delete(
     State(s): State<ApiState>,
     caller: Caller,

@@ -20,7 +20,7 @@ pub const VOICES: &[&str] = &[
 pub const MAX_DURATION_RANGE: (u32, u32) = (10, 4 * 3600);
 
 /// How the agent hears the caller's turn end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TurnDetection {
     /// Energy-based voice activity detection.
@@ -57,7 +57,7 @@ fn default_eagerness() -> String {
 }
 
 /// Audio sent to the Realtime service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AudioPreference {
     /// 24 kHz PCM16, resampled from the call's codec.
@@ -67,7 +67,7 @@ pub enum AudioPreference {
 }
 
 /// How the agent sounds and listens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoiceProfile {
     /// One of [`VOICES`] (default `marin`).
@@ -199,7 +199,7 @@ impl VoiceProfile {
 }
 
 /// An agent to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     /// Unique in the workspace.
@@ -232,7 +232,7 @@ fn default_max_duration() -> u32 {
 }
 
 /// Changes to an agent (`PATCH`): absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPatch {
     /// New name.
@@ -250,7 +250,7 @@ pub struct AgentPatch {
 }
 
 /// A stored agent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Agent {
     /// `agent_…`.
     pub id: String,

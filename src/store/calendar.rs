@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db};
 
 /// Working intervals per weekday, local times `"HH:MM"` (`"24:00"` ends a day).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkingHours {
     /// Monday.
@@ -123,7 +123,7 @@ impl WorkingHours {
 }
 
 /// A calendar to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCalendar {
     /// Display name.
@@ -143,7 +143,7 @@ fn default_slot() -> u32 {
 }
 
 /// A stored calendar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Calendar {
     /// `cal_…`.
     pub id: String,

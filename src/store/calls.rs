@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenex_actors::call::{CallStore, StoreFailure, StoreFuture, ToolRecord};
 use tenex_actors::realtime::{CallUsage, LatencyKind, Segment, Speaker, Verdict};
@@ -50,6 +50,74 @@ pub struct CallBinding {
     pub agent_config: Value,
 }
 
+/// The exact configuration a call ran with, stored with the call: the agent's
+/// prompt, objective, tools and voice as they were when the call started
+/// (later edits to the agent change new calls only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallConfig {
+    /// The agent.
+    pub agent_id: String,
+    /// The agent's name then.
+    pub name: String,
+    /// Realtime model.
+    pub model: String,
+    /// System prompt.
+    pub system_prompt: String,
+    /// The objective's instructions (a template expanded, or the text given).
+    pub objective: String,
+    /// What the agent was told about the lead.
+    pub lead_context: String,
+    /// Tools enabled.
+    pub tools: Vec<String>,
+    /// Greeting instructions.
+    pub greeting: Option<String>,
+    /// Longest call, seconds.
+    pub max_duration_s: u32,
+    /// Voice profile.
+    pub voice_profile: super::VoiceProfile,
+    /// The agent's last change before the call (Unix ms).
+    pub agent_updated_at: i64,
+}
+
+/// What a call used, as the service reported it: tokens, and audio each way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Usage {
+    /// Input tokens, all responses.
+    pub input_tokens: u64,
+    /// Output tokens, all responses.
+    pub output_tokens: u64,
+    /// Input plus output tokens.
+    pub total_tokens: u64,
+    /// Caller audio sent to the model, seconds.
+    pub audio_in_s: f64,
+    /// Agent audio received from the model, seconds.
+    pub audio_out_s: f64,
+}
+
+impl From<&CallUsage> for Usage {
+    fn from(u: &CallUsage) -> Usage {
+        Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            total_tokens: u.input_tokens + u.output_tokens,
+            audio_in_s: u.audio_in_ms as f64 / 1000.0,
+            audio_out_s: u.audio_out_ms as f64 / 1000.0,
+        }
+    }
+}
+
+/// One entry of a lead's qualification history: a call's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Qualification {
+    /// The call that reached the verdict.
+    pub call_id: String,
+    /// The verdict.
+    #[schema(value_type = Verdict)]
+    pub verdict: Value,
+    /// When it was recorded (Unix ms).
+    pub created_at: i64,
+}
+
 /// Outcomes at the API edge.
 pub const OUTCOMES: &[&str] = &[
     "qualified",
@@ -65,7 +133,7 @@ pub const OUTCOMES: &[&str] = &[
 pub const STATUSES: &[&str] = &["queued", "ringing", "in-progress", "on-hold", "ended"];
 
 /// A stored call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Call {
     /// `call_…`.
     pub id: String,
@@ -101,6 +169,7 @@ pub struct Call {
     /// Objective as given.
     pub objective: String,
     /// The agent configuration the call ran with.
+    #[schema(value_type = CallConfig)]
     pub agent_config: Value,
     /// Negotiated codec.
     pub codec: Option<String>,
@@ -114,7 +183,8 @@ pub struct Call {
     pub duration_ms: Option<i64>,
     /// End-of-call summary.
     pub summary: Option<String>,
-    /// The qualification verdict.
+    /// The qualification verdict (`submit_qualification`'s arguments).
+    #[schema(value_type = Option<Verdict>)]
     pub verdict: Option<Value>,
     /// Where the recording file is (server side).
     #[serde(skip)]
@@ -124,7 +194,7 @@ pub struct Call {
 }
 
 /// One transcript line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TranscriptLine {
     /// `caller` or `agent`.
     pub speaker: String,
@@ -137,7 +207,7 @@ pub struct TranscriptLine {
 }
 
 /// A stored tool call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ToolCallRow {
     /// Position in the call's event log.
     pub seq: i64,
@@ -470,19 +540,17 @@ impl Store {
     }
 
     /// The verdicts calls wrote to the lead, oldest first.
-    pub async fn qualification_history(&self, lead: &str) -> StoreResult<Vec<Value>> {
+    pub async fn qualification_history(&self, lead: &str) -> StoreResult<Vec<Qualification>> {
         let sql = "SELECT call_id, verdict, created_at FROM lead_qualifications \
                    WHERE lead_id = $1 ORDER BY created_at, call_id";
         let rows: Vec<(String, String, i64)> = on_db!(self, pool => sqlx::query_as(sql)
             .bind(lead).fetch_all(pool).await?);
         Ok(rows
             .into_iter()
-            .map(|(call_id, verdict, at)| {
-                serde_json::json!({
-                    "call_id": call_id,
-                    "verdict": serde_json::from_str::<Value>(&verdict).unwrap_or(Value::Null),
-                    "created_at": at,
-                })
+            .map(|(call_id, verdict, created_at)| Qualification {
+                call_id,
+                verdict: serde_json::from_str(&verdict).unwrap_or(Value::Null),
+                created_at,
             })
             .collect())
     }
@@ -547,7 +615,7 @@ impl Store {
     }
 
     async fn write_usage(&self, call: &str, u: &CallUsage) -> StoreResult<()> {
-        let text = usage_json(u).to_string();
+        let text = serde_json::json!(Usage::from(u)).to_string();
         let sql = "INSERT INTO call_usage (call_id, usage) VALUES ($1, $2) \
                    ON CONFLICT (call_id) DO UPDATE SET usage = excluded.usage";
         on_db!(self, pool => sqlx::query(sql).bind(call).bind(&text)
@@ -567,7 +635,7 @@ impl Store {
     }
 
     /// What the call used (tokens, audio seconds), once the service reported.
-    pub async fn usage(&self, call: &str) -> StoreResult<Option<Value>> {
+    pub async fn usage(&self, call: &str) -> StoreResult<Option<Usage>> {
         let sql = "SELECT usage FROM call_usage WHERE call_id = $1";
         let text: Option<String> = on_db!(self, pool => sqlx::query_scalar(sql)
             .bind(call).fetch_optional(pool).await?);
@@ -634,17 +702,6 @@ pub struct CallTotals {
     pub qualified: i64,
     /// Mean duration of the answered ones, ms.
     pub avg_duration_ms: Option<f64>,
-}
-
-/// Usage as the API shows it: tokens, and audio each way in seconds.
-fn usage_json(u: &CallUsage) -> Value {
-    serde_json::json!({
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "total_tokens": u.input_tokens + u.output_tokens,
-        "audio_in_s": u.audio_in_ms as f64 / 1000.0,
-        "audio_out_s": u.audio_out_ms as f64 / 1000.0,
-    })
 }
 
 /// The call tree's [`CallStore`] on the database.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db};
 
 /// A knowledge document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Document {
     /// `doc_…`.
     pub id: String,
@@ -21,7 +21,7 @@ pub struct Document {
 }
 
 /// One search result.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct KnowledgeHit {
     /// The document.
     pub document_id: String,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{Store, StoreError, StoreResult, new_id, now_ms, on_db, page_sql};
 
 /// A lead to create.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLead {
     /// Full name.
@@ -24,11 +24,12 @@ pub struct NewLead {
     pub timezone: Option<String>,
     /// Free-form fields (a JSON object).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub custom: Map<String, Value>,
 }
 
 /// A stored lead.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Lead {
     /// `lead_…`.
     pub id: String,
@@ -43,6 +44,7 @@ pub struct Lead {
     /// IANA time zone.
     pub timezone: Option<String>,
     /// Free-form fields.
+    #[schema(value_type = Object)]
     pub custom: Map<String, Value>,
     /// `new`, `qualified`, `unqualified`, `follow_up`, `meeting_booked`, `unreachable`.
     pub status: String,

@@ -38,8 +38,8 @@ pub use calendar::{
     Booking, BookingRequest, Calendar, MAX_SLOTS, MAX_WINDOW_DAYS, NewCalendar, Slot, WorkingHours,
 };
 pub use calls::{
-    Call, CallBinding, CallFilter, CallTotals, DbCalls, OUTCOMES, STATUSES, ToolCallRow,
-    TranscriptLine, call_key,
+    Call, CallBinding, CallConfig, CallFilter, CallTotals, DbCalls, OUTCOMES, Qualification,
+    STATUSES, ToolCallRow, TranscriptLine, Usage, call_key,
 };
 pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, page_sql};
 
 /// A number to configure.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNumber {
     /// E.164, as the trunk delivers it in the Request-URI.
@@ -21,7 +21,7 @@ pub struct NewNumber {
 }
 
 /// A configured number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Number {
     /// `num_…`.
     pub id: String,

@@ -13,7 +13,7 @@ pub const DEFAULT_SESSION_TTL_S: u32 = 3600;
 pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<u32> = 60..=7 * 24 * 3600;
 
 /// Which way the session's call goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionDirection {
     /// We call the lead now.
@@ -32,7 +32,7 @@ impl SessionDirection {
 }
 
 /// A session to provision.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// Outbound (dial now) or inbound (a one-time URI).
@@ -60,7 +60,7 @@ pub struct NewSession {
 }
 
 /// A provisioned session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Session {
     /// `sess_…`.
     pub id: String,

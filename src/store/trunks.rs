@@ -12,7 +12,7 @@ use tenex_actors::sip::{self, Credentials, OutboundTrunk, SipTransport, parse_so
 use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, page_sql, present};
 
 /// Transport to the trunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// UDP (the default).
@@ -23,7 +23,7 @@ pub enum Transport {
 }
 
 /// Where outbound calls go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Destination {
     /// Host name or address of the carrier's SIP edge.
@@ -41,7 +41,7 @@ fn default_port() -> u16 {
 }
 
 /// Digest credentials for outbound calls (write-only).
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkCredentials {
     /// User name.
@@ -59,7 +59,7 @@ impl std::fmt::Debug for TrunkCredentials {
 }
 
 /// A trunk to configure.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrunk {
     /// Unique in the workspace.
@@ -85,7 +85,7 @@ pub struct NewTrunk {
 }
 
 /// Changes to a trunk: fields left out stay; `null` clears a nullable field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkPatch {
     /// New name.
@@ -94,23 +94,28 @@ pub struct TrunkPatch {
     pub inbound_sources: Option<Vec<String>>,
     /// New destination, or null for an inbound-only trunk.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Destination>)]
     pub outbound: Option<Option<Destination>>,
     /// New credentials, or null to remove them.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<TrunkCredentials>)]
     pub credentials: Option<Option<TrunkCredentials>>,
     /// New caller id, or null.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub caller_id: Option<Option<String>>,
     /// New limit, or null for none.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
     pub max_concurrent: Option<Option<u32>>,
     /// New limit, or null for none.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
     pub calls_per_second: Option<Option<u32>>,
 }
 
 /// A configured trunk, as the API shows it (no password, no user name).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Trunk {
     /// `trunk_…`.
     pub id: String,

@@ -6,7 +6,7 @@ use super::{Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, pres
 use crate::store::SESSION_TTL_RANGE;
 
 /// A workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Workspace {
     /// `ws_…`.
     pub id: String,
@@ -17,7 +17,7 @@ pub struct Workspace {
 }
 
 /// A workspace's settings: retention and calling defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct WorkspaceSettings {
     /// Days a call recording is kept after the call ends; then the sweeper
@@ -48,11 +48,12 @@ impl Default for WorkspaceSettings {
 }
 
 /// Changes to the settings: fields left out stay; `null` clears a nullable one.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// New retention, or null to keep recordings until deleted.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
     pub recording_retention_days: Option<Option<u32>>,
     /// New URL lifetime.
     pub recording_url_ttl_s: Option<u32>,
@@ -62,6 +63,7 @@ pub struct SettingsPatch {
     pub ring_timeout_s: Option<u32>,
     /// New default caller id, or null.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub default_caller_id: Option<Option<String>>,
 }
 

@@ -102,6 +102,29 @@ impl Api {
         self.send(req.expect("request")).await
     }
 
+    /// [`Api::call`], the response recorded in `conf` (checked against the
+    /// OpenAPI document when `conf` finishes).
+    pub async fn checked(
+        &self,
+        conf: &mut super::openapi::Conformance,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        let res = self.call(method, path, key, body).await;
+        conf.record(method, path, res.0.as_u16(), &res.2);
+        res
+    }
+
+    /// The OpenAPI document the API serves (no key needed).
+    pub async fn openapi(&self) -> super::openapi::Conformance {
+        let (status, headers, doc) = self.call("GET", "/openapi.json", None, None).await;
+        assert_eq!(status, 200, "{doc}");
+        assert_eq!(headers["content-type"], "application/json");
+        super::openapi::Conformance::new(doc)
+    }
+
     pub async fn raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Res {
         let mut req = Request::post(format!("/api/v1/voice{path}"))
             .header("authorization", format!("Bearer {}", self.a));

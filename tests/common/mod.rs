@@ -19,6 +19,7 @@ pub mod agent;
 pub mod api;
 pub mod db;
 pub mod host;
+pub mod openapi;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

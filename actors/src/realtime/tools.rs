@@ -89,11 +89,13 @@ fn definition(name: &str) -> Option<ToolDef> {
 
 /// The structured verdict `submit_qualification` records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Verdict {
     /// Whether the lead is qualified.
     pub qualified: bool,
     /// 0–100.
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub score: u8,
     /// Why.
     pub reasons: Vec<String>,
