@@ -435,6 +435,18 @@ async fn calls_are_filtered_paged_and_scoped() {
             None,
         )
         .await;
+        // An answering machine picked up (the agent hung up on the voicemail
+        // greeting): outcome `voicemail`.
+        let mut r = record(8, Outbound, DAY0 + 4 * DAY - 3_600_000, Some(Completed));
+        r.hangup_cause = Some("voicemail");
+        let b = bind("agent_a", None, Some("batch_2"));
+        for change in [CallChange::Started, CallChange::Ended] {
+            store
+                .record_call(&b, &r, change)
+                .await
+                .expect("voicemail call");
+        }
+        let vm = r.id.to_string();
         // A verdict replayed (a restarted CRM writer) changes nothing.
         calls
             .verdict(CallId(1), verdict(true))
@@ -461,7 +473,7 @@ async fn calls_are_filtered_paged_and_scoped() {
         let all = get("").await;
         assert_eq!(
             ids(&all),
-            [&live, &canceled, &failed, &na, &busy, &u1, &q1].map(String::clone),
+            [&live, &canceled, &failed, &vm, &na, &busy, &u1, &q1].map(String::clone),
             "newest first"
         );
         for (q, want) in [
@@ -471,12 +483,18 @@ async fn calls_are_filtered_paged_and_scoped() {
             ("?outcome=no-answer", vec![&na]),
             ("?outcome=failed", vec![&failed]),
             ("?outcome=canceled", vec![&canceled]),
-            ("?outcome=voicemail", vec![]),
+            ("?outcome=voicemail", vec![&vm]),
             ("?direction=inbound", vec![&live, &canceled]),
+            (
+                "?direction=outbound",
+                vec![&failed, &vm, &na, &busy, &u1, &q1],
+            ),
             ("?status=ringing", vec![&live]),
             ("?status=ended&direction=inbound", vec![&canceled]),
             (&format!("?lead_id={lead_id}"), vec![&u1, &q1]),
-            ("?agent_id=agent_a", vec![&busy, &u1, &q1]),
+            ("?agent_id=agent_a", vec![&vm, &busy, &u1, &q1]),
+            ("?batch_id=batch_1", vec![&busy, &u1, &q1]),
+            ("?batch_id=batch_2", vec![&vm]),
             ("?batch_id=batch_1&outcome=busy", vec![&busy]),
             ("?from=2026-11-11&to=2026-11-12", vec![&busy, &u1]),
             (
@@ -496,6 +514,7 @@ async fn calls_are_filtered_paged_and_scoped() {
             ("?from=yesterday", "from"),
             ("?to=2026-13-01", "to"),
             ("?limit=0", "limit"),
+            ("?limit=201", "limit"),
             ("?lead=x", "lead"),
         ] {
             let res = api
@@ -666,6 +685,36 @@ async fn calls_are_filtered_paged_and_scoped() {
         want.sort();
         got.sort();
         assert_eq!(got, want, "no duplicates, no skips: {seen:?}");
+
+        // The live states: queued (placed, not dialled yet), in progress, on hold.
+        let b = bind("agent_d", None, None);
+        store
+            .queue_call(CallId(300), &b, "sip:+13125550142@carrier")
+            .await
+            .expect("queue");
+        let mut talking = record(301, Inbound, DAY0 + 40 * DAY, None);
+        talking.answered_at = Some(at(DAY0 + 40 * DAY + 2_000));
+        let mut held = record(302, Inbound, DAY0 + 41 * DAY, None);
+        held.answered_at = Some(at(DAY0 + 41 * DAY + 2_000));
+        for change in [CallChange::Started, CallChange::Answered] {
+            store
+                .record_call(&b, &talking, change)
+                .await
+                .expect("talking");
+            store.record_call(&b, &held, change).await.expect("held");
+        }
+        held.on_hold = true;
+        store
+            .record_call(&b, &held, CallChange::Hold(true))
+            .await
+            .expect("hold");
+        for (q, want) in [
+            ("?status=queued", CallId(300)),
+            ("?status=in-progress", CallId(301)),
+            ("?status=on-hold", CallId(302)),
+        ] {
+            assert_eq!(ids(&get(q).await), [want.to_string()], "{q}");
+        }
     }
 }
 
@@ -1236,6 +1285,14 @@ async fn metrics_aggregate_calls_and_latency_per_agent_and_period() {
         assert_eq!(a["greeting_latency_ms"]["count"], 2);
         let batch = get("?batch_id=batch_1&direction=outbound").await;
         assert_eq!(batch["calls"], 3);
+        // The batch alone leaves out the unbatched inbound call.
+        let batch = get("?batch_id=batch_1").await;
+        assert_eq!(
+            (batch["calls"].as_i64(), batch["qualified"].as_i64()),
+            (Some(3), Some(1)),
+            "{batch}"
+        );
+        assert_eq!(get("?batch_id=batch_2").await["calls"], 0);
         let inbound = get("?direction=inbound").await;
         assert_eq!(inbound["calls"], 1);
         assert_eq!(inbound["greeting_latency_ms"]["p50"], 700);

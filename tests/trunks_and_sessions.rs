@@ -295,6 +295,47 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
         .call("GET", &format!("/sessions/{id}"), Some(&rig.api.b), None)
         .await;
     common::api::assert_error(&sideways, 404, "not_found", None);
+    // Another workspace's agent or lead is as unknown as a made-up one.
+    for (body, param) in [
+        (
+            json!({"direction": "inbound", "agent_id": agent["id"], "objective": "x"}),
+            "agent_id",
+        ),
+        (
+            json!({"direction": "outbound", "agent_id": "agent_x", "objective": "x",
+                   "lead_id": lead["id"]}),
+            "agent_id",
+        ),
+    ] {
+        let res = rig
+            .api
+            .call("POST", "/sessions", Some(&rig.api.b), Some(body))
+            .await;
+        common::api::assert_error(&res, 422, "validation_error", Some(param));
+    }
+    let (st, _, theirs) = rig
+        .api
+        .call(
+            "POST",
+            "/agents",
+            Some(&rig.api.b),
+            Some(json!({"name": "Bo", "system_prompt": "You are Bo."})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let res = rig
+        .api
+        .call(
+            "POST",
+            "/sessions",
+            Some(&rig.api.b),
+            Some(
+                json!({"direction": "inbound", "agent_id": theirs["id"], "objective": "x",
+                        "lead_id": lead["id"]}),
+            ),
+        )
+        .await;
+    common::api::assert_error(&res, 422, "validation_error", Some("lead_id"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,6 +516,9 @@ async fn a_live_call_is_hung_up_through_the_api() {
     assert_eq!(status, "in-progress", "the lead answered");
 
     let path = format!("/calls/{call}/hangup");
+    // Another workspace cannot hang it up: the call is not there for it.
+    let res = rig.api.call("POST", &path, Some(&rig.api.b), None).await;
+    common::api::assert_error(&res, 404, "not_found", None);
     let (st, _, ending) = rig.api.checked(&mut doc, "POST", &path, key, None).await;
     assert_eq!(st, 202, "{ending}");
     assert_eq!(ending, json!({"id": call, "status": "ending"}));
