@@ -11,3 +11,4 @@ pub mod realtime_sim;
 pub mod selfcheck;
 pub mod serve;
 pub mod store;
+pub mod webhooks;
