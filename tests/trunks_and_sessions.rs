@@ -32,6 +32,30 @@ async fn patch(rig: &Rig, path: &str, body: Value) -> Value {
     v
 }
 
+/// An agent, a lead, and the workspace's trunk to a lead's phone on `port`
+/// (at most `max_concurrent` calls).
+async fn outbound_setup(rig: &Rig, port: u16, max_concurrent: Option<u32>) -> (Value, Value) {
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada."}),
+        )
+        .await;
+    let lead = rig
+        .post(
+            "/leads",
+            json!({"name": "Dana Reyes", "phone": "+13125550142"}),
+        )
+        .await;
+    rig.post(
+        "/trunks",
+        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+               "caller_id": "+15550001111", "max_concurrent": max_concurrent}),
+    )
+    .await;
+    (agent, lead)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trunk_allowlists_and_limits_apply_to_the_next_call() {
     let rig = rig_with("trunk-allowlist", true).await;
@@ -342,24 +366,7 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
 async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
     let rig = rig("session-outbound").await;
     let (port, phone) = lead_phone().await;
-    let agent = rig
-        .post(
-            "/agents",
-            json!({"name": "Ada", "system_prompt": "You are Ada."}),
-        )
-        .await;
-    let lead = rig
-        .post(
-            "/leads",
-            json!({"name": "Dana Reyes", "phone": "+13125550142"}),
-        )
-        .await;
-    rig.post(
-        "/trunks",
-        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
-                   "caller_id": "+15550001111", "max_concurrent": 1}),
-    )
-    .await;
+    let (agent, lead) = outbound_setup(&rig, port, Some(1)).await;
     // The workspace's caller id comes before the trunk's.
     let (st, _, _) = rig
         .api
@@ -464,24 +471,7 @@ async fn a_live_call_is_hung_up_through_the_api() {
         .await,
         "the lead's phone is up"
     );
-    let agent = rig
-        .post(
-            "/agents",
-            json!({"name": "Ada", "system_prompt": "You are Ada."}),
-        )
-        .await;
-    let lead = rig
-        .post(
-            "/leads",
-            json!({"name": "Dana Reyes", "phone": "+13125550142"}),
-        )
-        .await;
-    rig.post(
-        "/trunks",
-        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
-               "caller_id": "+15550001111"}),
-    )
-    .await;
+    let (agent, lead) = outbound_setup(&rig, port, None).await;
     let key = Some(rig.api.a.as_str());
     let body = json!({"direction": "outbound", "lead_id": lead["id"], "agent_id": agent["id"],
                       "objective": "Qualify for a demo."});
