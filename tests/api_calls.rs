@@ -288,6 +288,7 @@ fn record(id: u64, direction: Direction, started: i64, outcome: Option<CallOutco
         rtp_sent: 0,
         rtp_received: 0,
         rtp_lost: 0,
+        rtp_skipped: 0,
         dtmf: Vec::new(),
         held: false,
         on_hold: false,

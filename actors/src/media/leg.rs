@@ -132,6 +132,9 @@ pub struct MediaStats {
     pub playout_played: AtomicU64,
     /// The recording stopped early (could not create or write the file).
     pub recording_failed: AtomicU64,
+    /// 20 ms sending slots the pacer let pass because the leg ran late (a
+    /// starved leg drops them instead of sending a burst).
+    pub ticks_skipped: AtomicU64,
 }
 
 impl MediaStats {
@@ -691,6 +694,9 @@ impl Task {
         }
         let n = self.codec.encode(tick.frame, &mut self.payload);
         if skipped > 0 {
+            self.stats
+                .ticks_skipped
+                .fetch_add(u64::from(skipped), Ordering::Relaxed);
             self.sender.skip(skipped * self.rtp_ticks);
         }
         let Some(dest) = self.destination() else {

@@ -305,6 +305,7 @@ impl CallCtx {
             }
             r.rtp_sent = MediaStats::get(&stats.rtp_sent);
             r.rtp_received = MediaStats::get(&stats.rtp_received);
+            r.rtp_skipped = MediaStats::get(&stats.ticks_skipped);
             r.rtp_lost = jitter.lost;
         });
         self.shared.dialogs.remove_dialog(&self.dialog.id());

@@ -142,6 +142,9 @@ pub struct CallRecord {
     pub rtp_received: u64,
     /// Packets the jitter buffer counted as lost.
     pub rtp_lost: u64,
+    /// 20 ms sending slots skipped because the leg ran late (not sent, never
+    /// sent in a burst later).
+    pub rtp_skipped: u64,
     /// Keys pressed (RFC 4733 and SIP INFO), in order (at most 64 kept).
     pub dtmf: Vec<DtmfDigit>,
     /// Whether the call was put on hold at some point.
@@ -186,6 +189,7 @@ impl CallRecord {
             rtp_sent: 0,
             rtp_received: 0,
             rtp_lost: 0,
+            rtp_skipped: 0,
             dtmf: Vec::new(),
             confirmations: 0,
             held: false,
