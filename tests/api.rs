@@ -197,10 +197,8 @@ async fn bad_input_gets_the_api_error_shape() {
         ("?limit=ten", "query"),
         ("?cursor=garbage!", "cursor"),
     ] {
-        let res = api
-            .call("GET", &format!("/leads{q}"), Some(&api.a), None)
+        api.assert_invalid("GET", &format!("/leads{q}"), &api.a, None, param)
             .await;
-        assert_error(&res, 422, "validation_error", Some(param));
     }
 }
 

@@ -82,10 +82,8 @@ async fn agents_and_voice_profiles() {
             ),
             (json!({"voice_profile": {"pitch": 2}}), "pitch"),
         ] {
-            let res = api
-                .call("POST", "/agents", Some(&api.a), Some(bad(patch.clone())))
+            api.assert_invalid("POST", "/agents", &api.a, Some(bad(patch.clone())), param)
                 .await;
-            assert_error(&res, 422, "validation_error", Some(param));
         }
 
         // Another workspace's agent is a 404, for every verb.
@@ -217,8 +215,8 @@ async fn numbers_route_to_an_agent_of_the_same_workspace() {
                 "objective",
             ),
         ] {
-            let res = api.call("POST", "/numbers", Some(&api.a), Some(body)).await;
-            assert_error(&res, 422, "validation_error", Some(param));
+            api.assert_invalid("POST", "/numbers", &api.a, Some(body), param)
+                .await;
         }
 
         let path = format!("/numbers/{id}");
@@ -518,10 +516,8 @@ async fn calls_are_filtered_paged_and_scoped() {
             ("?limit=201", "limit"),
             ("?lead=x", "lead"),
         ] {
-            let res = api
-                .call("GET", &format!("/calls{q}"), Some(&api.a), None)
+            api.assert_invalid("GET", &format!("/calls{q}"), &api.a, None, param)
                 .await;
-            assert_error(&res, 422, "validation_error", Some(param));
         }
         // The other workspace sees none of them.
         let (_, _, theirs) = api.call("GET", "/calls", Some(&api.b), None).await;
@@ -804,10 +800,8 @@ async fn trunks_keep_credentials_write_only_and_validate_every_field() {
                 "credentials.username",
             ),
         ] {
-            let res = api
-                .call("POST", "/trunks", Some(&api.a), Some(body.clone()))
+            api.assert_invalid("POST", "/trunks", &api.a, Some(body), param)
                 .await;
-            assert_error(&res, 422, "validation_error", Some(param));
         }
         let unknown = api
             .call(
@@ -916,10 +910,8 @@ async fn workspace_settings_validate_and_default() {
             (json!({"ring_timeout_s": 1}), "ring_timeout_s"),
             (json!({"default_caller_id": "555"}), "default_caller_id"),
         ] {
-            let res = api
-                .call("PATCH", "/workspace", Some(&api.a), Some(body))
+            api.assert_invalid("PATCH", "/workspace", &api.a, Some(body), param)
                 .await;
-            assert_error(&res, 422, "validation_error", Some(param));
         }
         let unknown = api
             .call(

@@ -308,11 +308,9 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
             "trunk_id",
         ),
     ] {
-        let res = rig
-            .api
-            .call("POST", "/sessions", Some(&rig.api.a), Some(body))
+        rig.api
+            .assert_invalid("POST", "/sessions", &rig.api.a, Some(body), param)
             .await;
-        common::api::assert_error(&res, 422, "validation_error", Some(param));
     }
     let sideways = rig
         .api
@@ -331,11 +329,9 @@ async fn an_inbound_session_uri_binds_one_call_to_its_lead() {
             "agent_id",
         ),
     ] {
-        let res = rig
-            .api
-            .call("POST", "/sessions", Some(&rig.api.b), Some(body))
+        rig.api
+            .assert_invalid("POST", "/sessions", &rig.api.b, Some(body), param)
             .await;
-        common::api::assert_error(&res, 422, "validation_error", Some(param));
     }
     let (st, _, theirs) = rig
         .api

@@ -117,6 +117,19 @@ impl Api {
         res
     }
 
+    /// `method path` with `key` and `body` answers 422 naming `param`.
+    pub async fn assert_invalid(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+        param: &str,
+    ) {
+        let res = self.call(method, path, Some(key), body).await;
+        assert_error(&res, 422, "validation_error", Some(param));
+    }
+
     /// The OpenAPI document the API serves (no key needed).
     pub async fn openapi(&self) -> super::openapi::Conformance {
         let (status, headers, doc) = self.call("GET", "/openapi.json", None, None).await;
