@@ -226,13 +226,15 @@ async fn a_vanished_phone_is_hung_up_on_and_the_tree_wraps_up() {
         |sip| sip.media_timeout = Duration::from_secs(2),
     )
     .await;
-    let sipp = rig.call(caller_audio(16.0, &CALLER_AT));
+    // The phone says only its first line, so however late this machine runs the
+    // script cannot reach the agent's own hang-up before the phone vanishes.
+    let sipp = rig.call(caller_audio(16.0, &CALLER_AT[..1]));
     let call = rig.live_call().await;
     wait_said(&call, Speaker::Caller, CALLER_LINES[0]).await;
     // The phone dies: SIPp is killed, no BYE, no more RTP.
     sipp.abort();
     let record = rig.finished().await;
-    assert_eq!(record.hangup_cause, Some("media-timeout"));
+    assert_eq!(record.hangup_cause, Some("media-timeout"), "{record:?}");
     assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
     assert!(record.ended_at.is_some());
     let stored = rig.store.get(record.id).expect("stored");
