@@ -88,6 +88,7 @@ async fn leads_are_created_read_and_scoped_to_the_workspace() {
     assert_eq!(status, 200);
     let mut want = created.clone();
     want["qualification_history"] = json!([]);
+    want["attempts"] = json!([]);
     assert_eq!(got, want);
 
     // B sees A's lead exactly as it sees a lead that does not exist.

@@ -373,7 +373,7 @@ async fn calls_are_filtered_paged_and_scoped() {
         )
         .await;
         calls
-            .verdict(CallId(1), verdict(true))
+            .verdict(CallId(1), 9, verdict(true))
             .await
             .expect("verdict");
         let u1 = put(
@@ -386,7 +386,7 @@ async fn calls_are_filtered_paged_and_scoped() {
         )
         .await;
         calls
-            .verdict(CallId(2), verdict(false))
+            .verdict(CallId(2), 9, verdict(false))
             .await
             .expect("verdict");
         let busy = put(
@@ -448,7 +448,7 @@ async fn calls_are_filtered_paged_and_scoped() {
         let vm = r.id.to_string();
         // A verdict replayed (a restarted CRM writer) changes nothing.
         calls
-            .verdict(CallId(1), verdict(true))
+            .verdict(CallId(1), 9, verdict(true))
             .await
             .expect("verdict again");
 
@@ -1209,7 +1209,7 @@ async fn metrics_aggregate_calls_and_latency_per_agent_and_period() {
             put(store, &bind(agent, batch), id, dir, at, outcome).await;
             if let Some(q) = qualified {
                 calls
-                    .verdict(CallId(id), verdict(q))
+                    .verdict(CallId(id), 9, verdict(q))
                     .await
                     .expect("verdict");
                 // Greeting 400/500/600 ms by call; end of turn 700 + 100*k, k = 0..3.
@@ -1523,7 +1523,7 @@ async fn every_operation_answers_as_the_openapi_document_says() {
         failed: false,
     };
     calls.tool_call(cid, 1, tool).await.expect("tool");
-    calls.verdict(cid, verdict(true)).await.expect("verdict");
+    calls.verdict(cid, 9, verdict(true)).await.expect("verdict");
     calls
         .summary(cid, "Qualified; demo booked.".into())
         .await
@@ -1569,6 +1569,29 @@ async fn every_operation_answers_as_the_openapi_document_says() {
     let r = call!("GET", format!("/calls/{call}/transcript"));
     assert_eq!(r.2["data"].as_array().map(Vec::len), Some(2), "{}", r.2);
     assert_eq!(call!("GET", "/metrics?from=2026-01-01").0, 200);
+
+    // Its events: the call's stream replays and closes once the run is done;
+    // the workspace's lifecycle feed.
+    calls.run_done(cid).await.expect("run done");
+    let events_path = format!("/calls/{call}/stream");
+    let mut s = api.sse(&events_path, &api.a, None).await;
+    c.record("GET", &events_path, s.status.as_u16(), &Value::Null);
+    let events = s.until_closed(Duration::from_secs(10)).await;
+    assert_eq!(
+        events.last().map(|e| e.event.as_str()),
+        Some("agent.run.completed")
+    );
+    let mut s = api.sse("/stream", &api.a, None).await;
+    c.record("GET", "/stream", s.status.as_u16(), &Value::Null);
+    assert_eq!(
+        s.next_event(Duration::from_secs(10))
+            .await
+            .expect("event")
+            .event,
+        "call.state"
+    );
+    let bad = api.sse_error("/stream", &api.a, "-1").await;
+    c.record("GET", "/stream", bad.0.as_u16(), &bad.2);
 
     // The recording by its signed link (no key), whole and ranged, then deleted.
     let url = detail.2["recording_url"].as_str().expect("url").to_owned();

@@ -9,7 +9,7 @@ use super::{ApiError, ApiJson, ApiQuery, ApiState, Caller};
 use serde::Serialize;
 
 use super::error::found;
-use crate::store::{Lead, NewLead, Qualification};
+use crate::store::{Attempt, Lead, NewLead, Qualification};
 
 /// Add a lead to the embedded CRM.
 #[utoipa::path(post, path = "/leads", tag = "leads", request_body = NewLead,
@@ -33,9 +33,11 @@ pub(super) async fn get(
 ) -> Result<Json<LeadDetail>, ApiError> {
     let lead = found(s.store.lead(&caller.workspace, &id).await, "lead")?;
     let qualification_history = s.store.qualification_history(&lead.id).await?;
+    let attempts = s.store.lead_attempts(&lead.id).await?;
     Ok(Json(LeadDetail {
         lead,
         qualification_history,
+        attempts,
     }))
 }
 
@@ -46,6 +48,9 @@ pub(super) struct LeadDetail {
     lead: Lead,
     /// Every call's verdict, oldest first.
     qualification_history: Vec<Qualification>,
+    /// Every completed call on the lead, oldest first: outcome, verdict score,
+    /// meeting, summary (written once per call).
+    attempts: Vec<Attempt>,
 }
 
 /// The workspace's leads, newest first.

@@ -4,7 +4,7 @@
 //!
 //! Resources so far: the workspace and its settings, agents and voice
 //! profiles, trunks, numbers, sessions, metrics, calls (filters,
-//! transcript, hang-up), leads, knowledge documents and search, calendar
+//! transcript, hang-up, live event streams), leads, knowledge documents and search, calendar
 //! connectors and their bookings.
 
 mod agents;
@@ -21,6 +21,7 @@ mod openapi;
 mod page;
 mod recordings;
 mod sessions;
+mod stream;
 mod trunks;
 mod workspace;
 
@@ -61,6 +62,8 @@ pub struct ApiState {
     /// Where clients reach this API (`https://voice.example.com`), for the
     /// absolute links it hands out; links are relative when `None`.
     pub public_url: Option<String>,
+    /// How often an idle event stream gets a keep-alive comment.
+    pub keep_alive: std::time::Duration,
     /// The recording-URL signing key, read from the database on first use.
     url_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
@@ -81,6 +84,7 @@ impl ApiState {
             trunk_sync: None,
             apps: None,
             public_url: None,
+            keep_alive: std::time::Duration::from_secs(15),
             url_key: Arc::default(),
         }
     }
@@ -144,6 +148,8 @@ fn authenticated() -> OpenApiRouter<ApiState> {
         .routes(routes!(calls::get))
         .routes(routes!(calls::transcript))
         .routes(routes!(calls::hangup))
+        .routes(routes!(stream::stream))
+        .routes(routes!(stream::workspace_stream))
         .routes(routes!(recordings::delete))
         .routes(routes!(leads::create, leads::list))
         .routes(routes!(leads::get))

@@ -7,11 +7,13 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tenex_actors::call::{CallStore, StoreFailure, StoreFuture, ToolRecord};
 use tenex_actors::realtime::{CallUsage, LatencyKind, Segment, Speaker, Verdict};
 use tenex_actors::sip::{CallChange, CallId, CallOutcome, CallRecord, Direction, HungUpBy};
 
+use super::crm::complete;
+use super::events::{LiveEvent, NewEvent, append_events, in_tx};
 use super::{Store, StoreError, StoreResult, now_ms, on_db};
 
 /// `$q` with every argument of `$args` bound in order.
@@ -25,6 +27,21 @@ macro_rules! bind_args {
             };
         }
         q
+    }};
+}
+
+/// Appends `$ev` to the events of call `$call` (its workspace read from its row)
+/// inside transaction `$tx`; 0 when the call has no row.
+macro_rules! call_event {
+    ($tx:ident, $call:expr, $ev:expr) => {{
+        let ws: Option<String> = sqlx::query_scalar("SELECT workspace_id FROM calls WHERE id = $1")
+            .bind($call)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match ws {
+            Some(ws) => append_events!($tx, &ws, $call, [$ev]),
+            None => 0,
+        }
     }};
 }
 
@@ -327,6 +344,47 @@ fn ms(t: Option<SystemTime>) -> Option<i64> {
         .map(|d| d.as_millis() as i64)
 }
 
+fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
+}
+
+/// The events a lifecycle change appends (`call.ended`, which needs the stored
+/// outcome, is added by [`Store::record_call`]).
+fn lifecycle_events(
+    b: &CallBinding,
+    r: &CallRecord,
+    change: CallChange,
+    id: &str,
+) -> Vec<NewEvent> {
+    let state = |state: &str| {
+        json!({"call_id": id, "state": state, "direction": direction_str(r.direction),
+            "from": r.from, "to": r.to, "lead_id": b.lead_id, "agent_id": b.agent_id,
+            "batch_id": b.batch_id})
+    };
+    let once = |s: &str| Some(s.to_owned());
+    match change {
+        CallChange::Started => vec![
+            NewEvent::new("call.started", state("ringing"), once("started")),
+            NewEvent::new("call.ringing", state("ringing"), once("ringing")),
+            NewEvent::new("call.state", state("ringing"), once("state:ringing")),
+        ],
+        CallChange::Answered => vec![
+            NewEvent::new("call.answered", state("answered"), once("answered")),
+            NewEvent::new("call.state", state("answered"), once("state:answered")),
+        ],
+        CallChange::Hold(true) => vec![NewEvent::new("call.state", state("on-hold"), None)],
+        CallChange::Hold(false) => vec![NewEvent::new("call.state", state("answered"), None)],
+        CallChange::Ended => vec![NewEvent::new(
+            "call.state",
+            state("ended"),
+            once("state:ended"),
+        )],
+    }
+}
+
 fn status_of(change: CallChange) -> &'static str {
     match change {
         CallChange::Started => "ringing",
@@ -404,33 +462,84 @@ impl Store {
             recording_state = CASE WHEN calls.recording_state IN ('deleted', 'expired') \
                 THEN calls.recording_state WHEN excluded.recording_path IS NOT NULL THEN 'ready' \
                 ELSE calls.recording_state END";
-        on_db!(self, pool => sqlx::query(sql)
-            .bind(&id).bind(&binding.workspace)
-            .bind(match r.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound" })
-            .bind(status_of(change)).bind(&r.from).bind(&r.to)
-            .bind(&binding.agent_id).bind(&binding.lead_id).bind(&binding.batch_id)
-            .bind(&binding.session_id).bind(&binding.number_id).bind(&binding.objective)
-            .bind(binding.agent_config.to_string())
-            .bind(r.codec.map(|c| c.encoding_name().to_owned()))
-            .bind(ms(Some(r.started_at)).unwrap_or_else(now_ms)).bind(answered).bind(ended)
-            .bind(duration).bind(sip_outcome).bind(r.final_status.map(i64::from))
-            .bind(r.hangup_cause)
-            .bind(r.hung_up_by.map(|b| match b { HungUpBy::Us => "us", HungUpBy::Them => "them" }))
-            .bind(&recording)
-            .bind(if recording.is_some() { "ready" } else { "none" })
-            .execute(pool).await?.rows_affected());
-        if change == CallChange::Ended {
-            on_db!(self, pool => sqlx::query(SET_OUTCOME).bind(&id).execute(pool).await?.rows_affected());
+        let ws = &binding.workspace;
+        let appended = in_tx!(self, tx => {
+            sqlx::query(sql)
+                .bind(&id).bind(ws)
+                .bind(direction_str(r.direction))
+                .bind(status_of(change)).bind(&r.from).bind(&r.to)
+                .bind(&binding.agent_id).bind(&binding.lead_id).bind(&binding.batch_id)
+                .bind(&binding.session_id).bind(&binding.number_id).bind(&binding.objective)
+                .bind(binding.agent_config.to_string())
+                .bind(r.codec.map(|c| c.encoding_name().to_owned()))
+                .bind(ms(Some(r.started_at)).unwrap_or_else(now_ms)).bind(answered).bind(ended)
+                .bind(duration).bind(sip_outcome).bind(r.final_status.map(i64::from))
+                .bind(r.hangup_cause)
+                .bind(r.hung_up_by.map(|b| match b { HungUpBy::Us => "us", HungUpBy::Them => "them" }))
+                .bind(&recording)
+                .bind(if recording.is_some() { "ready" } else { "none" })
+                .execute(&mut *tx).await?;
+            if change == CallChange::Ended {
+                sqlx::query(SET_OUTCOME).bind(&id).execute(&mut *tx).await?;
+            }
+            let events = lifecycle_events(binding, r, change, &id);
+            let mut n = append_events!(tx, ws, &id, events);
+            if change == CallChange::Ended {
+                if recording.is_some() {
+                    let ev = NewEvent::new("recording.ready", json!({"call_id": id,
+                        "recording": format!("/api/v1/voice/calls/{id}")}), "recording".to_owned());
+                    n += append_events!(tx, ws, &id, [ev]);
+                }
+                let (outcome, run_done): (Option<String>, i64) = sqlx::query_as(
+                    "SELECT outcome, run_done FROM calls WHERE id = $1")
+                    .bind(&id).fetch_one(&mut *tx).await?;
+                let ev = NewEvent::new("call.ended", json!({"call_id": id,
+                    "outcome": outcome, "duration_ms": duration, "answered": answered.is_some(),
+                    "hangup_cause": r.hangup_cause,
+                    "hung_up_by": r.hung_up_by.map(|b| match b { HungUpBy::Us => "us", HungUpBy::Them => "them" })}),
+                    "ended".to_owned());
+                n += append_events!(tx, ws, &id, [ev]);
+                // No agent ran (never answered), or the agent's run already ended:
+                // the call is complete.
+                if answered.is_none() || run_done == 1 {
+                    n += complete!(tx, ws, &id);
+                }
+            }
+            n
+        });
+        if appended > 0 {
+            self.hub.committed();
         }
         Ok(())
     }
 
-    /// Marks a queued call that could not be placed at all as failed.
+    /// Marks a queued call that could not be placed at all as failed (and
+    /// completes it).
     pub async fn fail_queued_call(&self, id: CallId, cause: &str) -> StoreResult<()> {
-        let sql = "UPDATE calls SET status = 'ended', sip_outcome = 'failed', outcome = 'failed', \
-                   hangup_cause = $1, ended_at = $2 WHERE id = $3 AND status = 'queued'";
-        on_db!(self, pool => sqlx::query(sql).bind(cause).bind(now_ms()).bind(call_key(id))
-            .execute(pool).await?.rows_affected());
+        let key = call_key(id);
+        let appended = in_tx!(self, tx => {
+            let sql = "UPDATE calls SET status = 'ended', sip_outcome = 'failed', outcome = 'failed', \
+                       hangup_cause = $1, ended_at = $2 WHERE id = $3 AND status = 'queued' \
+                       RETURNING workspace_id";
+            let ws: Option<String> = sqlx::query_scalar(sql).bind(cause).bind(now_ms()).bind(&key)
+                .fetch_optional(&mut *tx).await?;
+            match ws {
+                Some(ws) => {
+                    let events = [
+                        NewEvent::new("call.state", json!({"call_id": key, "state": "ended"}),
+                            "state:ended".to_owned()),
+                        NewEvent::new("call.ended", json!({"call_id": key, "outcome": "failed",
+                            "duration_ms": null, "answered": false, "hangup_cause": cause,
+                            "hung_up_by": null}), "ended".to_owned()),
+                    ];
+                    append_events!(tx, &ws, &key, events) + complete!(tx, &ws, &key)
+                }
+                None => 0,
+            }
+        });
+        if appended > 0 {
+            self.hub.committed();
+        }
         Ok(())
     }
 
@@ -555,41 +664,102 @@ impl Store {
             .collect())
     }
 
+    /// Stores a final segment and appends its `transcript.segment` event in one
+    /// transaction (a call with no row gets the segment without the event).
     async fn write_segment(&self, call: &str, seg: &Segment) -> StoreResult<()> {
         let sql = "INSERT INTO call_segments (call_id, item_id, speaker, text, start_ms, end_ms) \
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
-        on_db!(self, pool => sqlx::query(sql)
-            .bind(call).bind(&seg.item_id).bind(speaker(seg.speaker)).bind(&seg.text)
-            .bind(seg.start_ms as i64).bind(seg.end_ms as i64)
-            .execute(pool).await?.rows_affected());
+        let ev = NewEvent::new(
+            "transcript.segment",
+            json!({"call_id": call,
+            "speaker": speaker(seg.speaker), "item_id": seg.item_id, "text": seg.text,
+            "start_ms": seg.start_ms, "end_ms": seg.end_ms}),
+            format!("segment:{}:{}", seg.item_id, speaker(seg.speaker)),
+        );
+        let appended = in_tx!(self, tx => {
+            sqlx::query(sql)
+                .bind(call).bind(&seg.item_id).bind(speaker(seg.speaker)).bind(&seg.text)
+                .bind(seg.start_ms as i64).bind(seg.end_ms as i64)
+                .execute(&mut *tx).await?;
+            call_event!(tx, call, ev)
+        });
+        self.appended(appended);
         Ok(())
     }
 
     async fn write_tool(&self, call: &str, seq: u64, t: &ToolRecord) -> StoreResult<()> {
         let sql = "INSERT INTO call_tools (call_id, seq, name, arguments, output, failed) \
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
-        on_db!(self, pool => sqlx::query(sql)
-            .bind(call).bind(seq as i64).bind(&t.name).bind(&t.arguments).bind(&t.output)
-            .bind(i64::from(t.failed))
-            .execute(pool).await?.rows_affected());
+        let ev = NewEvent::new(
+            "agent.tool_call",
+            json!({"call_id": call, "name": t.name,
+            "arguments": serde_json::from_str::<Value>(&t.arguments)
+                .unwrap_or_else(|_| Value::String(t.arguments.clone())),
+            "result": result_summary(&t.output), "failed": t.failed}),
+            format!("log:{seq}"),
+        );
+        let appended = in_tx!(self, tx => {
+            sqlx::query(sql)
+                .bind(call).bind(seq as i64).bind(&t.name).bind(&t.arguments).bind(&t.output)
+                .bind(i64::from(t.failed))
+                .execute(&mut *tx).await?;
+            call_event!(tx, call, ev)
+        });
+        self.appended(appended);
         Ok(())
     }
 
-    async fn write_verdict(&self, call: &str, v: &Verdict) -> StoreResult<()> {
+    async fn write_verdict(&self, call: &str, seq: u64, v: &Verdict) -> StoreResult<()> {
         let text = json_text(v);
         let qualified = i64::from(v.qualified);
-        let set = "UPDATE calls SET verdict = $1, qualified = $2 WHERE id = $3";
-        on_db!(self, pool => sqlx::query(set).bind(&text).bind(qualified).bind(call)
-            .execute(pool).await?.rows_affected());
-        on_db!(self, pool => sqlx::query(SET_OUTCOME).bind(call).execute(pool).await?.rows_affected());
-        let history = "INSERT INTO lead_qualifications \
-            (lead_id, call_id, qualified, score, verdict, created_at) \
-            SELECT lead_id, id, $1, $2, $3, $4 FROM calls WHERE id = $5 AND lead_id IS NOT NULL \
-            ON CONFLICT DO NOTHING";
-        on_db!(self, pool => sqlx::query(history)
-            .bind(qualified).bind(i64::from(v.score)).bind(&text).bind(now_ms()).bind(call)
-            .execute(pool).await?.rows_affected());
+        let mut data = json!(v);
+        data["call_id"] = json!(call);
+        let ev = NewEvent::new("verdict", data, format!("log:{seq}"));
+        let appended = in_tx!(self, tx => {
+            sqlx::query("UPDATE calls SET verdict = $1, qualified = $2 WHERE id = $3")
+                .bind(&text).bind(qualified).bind(call)
+                .execute(&mut *tx).await?;
+            sqlx::query(SET_OUTCOME).bind(call).execute(&mut *tx).await?;
+            let history = "INSERT INTO lead_qualifications \
+                (lead_id, call_id, qualified, score, verdict, created_at) \
+                SELECT lead_id, id, $1, $2, $3, $4 FROM calls WHERE id = $5 AND lead_id IS NOT NULL \
+                ON CONFLICT DO NOTHING";
+            sqlx::query(history)
+                .bind(qualified).bind(i64::from(v.score)).bind(&text).bind(now_ms()).bind(call)
+                .execute(&mut *tx).await?;
+            call_event!(tx, call, ev)
+        });
+        self.appended(appended);
         Ok(())
+    }
+
+    /// Stores an event that changes nothing else (a key press, a barge-in).
+    async fn write_event(&self, call: &str, ev: NewEvent) -> StoreResult<()> {
+        let appended = in_tx!(self, tx => call_event!(tx, call, ev));
+        self.appended(appended);
+        Ok(())
+    }
+
+    /// The agent's run of `call` is over: completes the call if its SIP leg
+    /// has ended too (else the lifecycle writer completes it at the end).
+    async fn write_run_done(&self, call: &str) -> StoreResult<()> {
+        let appended = in_tx!(self, tx => {
+            let ws: Option<(String, String)> = sqlx::query_as(
+                "UPDATE calls SET run_done = 1 WHERE id = $1 RETURNING workspace_id, status")
+                .bind(call).fetch_optional(&mut *tx).await?;
+            match ws {
+                Some((ws, status)) if status == "ended" => complete!(tx, &ws, call),
+                _ => 0,
+            }
+        });
+        self.appended(appended);
+        Ok(())
+    }
+
+    fn appended(&self, n: u32) {
+        if n > 0 {
+            self.hub.committed();
+        }
     }
 
     async fn write_summary(&self, call: &str, summary: &str) -> StoreResult<()> {
@@ -658,6 +828,20 @@ impl Store {
     }
 }
 
+/// At most 200 characters of a tool's output, for the live `agent.tool_call` event
+/// (the whole output stays with the call's tool calls).
+fn result_summary(output: &str) -> String {
+    const MAX: usize = 200;
+    if output.len() <= MAX {
+        return output.to_owned();
+    }
+    let mut end = MAX;
+    while !output.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &output[..end])
+}
+
 /// A bound query argument.
 enum Arg<'a> {
     S(&'a str),
@@ -722,8 +906,39 @@ impl CallStore for DbCalls {
     fn tool_call(&self, call: CallId, seq: u64, tool: ToolRecord) -> StoreFuture<'_> {
         db(async move { self.0.write_tool(&call_key(call), seq, &tool).await })
     }
-    fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_> {
-        db(async move { self.0.write_verdict(&call_key(call), &verdict).await })
+    fn verdict(&self, call: CallId, seq: u64, verdict: Verdict) -> StoreFuture<'_> {
+        db(async move { self.0.write_verdict(&call_key(call), seq, &verdict).await })
+    }
+    fn dtmf(&self, call: CallId, seq: u64, digit: char) -> StoreFuture<'_> {
+        let key = call_key(call);
+        let ev = NewEvent::new(
+            "dtmf",
+            json!({"call_id": key, "digit": digit.to_string()}),
+            format!("log:{seq}"),
+        );
+        db(async move { self.0.write_event(&key, ev).await })
+    }
+    fn barge_in(&self, call: CallId, seq: u64, item_id: String, played_ms: u32) -> StoreFuture<'_> {
+        let key = call_key(call);
+        let ev = NewEvent::new(
+            "barge_in",
+            json!({"call_id": key, "item_id": item_id,
+            "played_ms": played_ms}),
+            format!("log:{seq}"),
+        );
+        db(async move { self.0.write_event(&key, ev).await })
+    }
+    fn delta(&self, call: CallId, speaker_: Speaker, item_id: String, delta: String) {
+        let key = call_key(call);
+        self.0.hub.live(LiveEvent {
+            kind: "transcript.delta",
+            data: json!({"call_id": key, "speaker": speaker(speaker_), "item_id": item_id,
+                "delta": delta}),
+            call_id: key,
+        });
+    }
+    fn run_done(&self, call: CallId) -> StoreFuture<'_> {
+        db(async move { self.0.write_run_done(&call_key(call)).await })
     }
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {
         db(async move { self.0.write_summary(&call_key(call), &summary).await })

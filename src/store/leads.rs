@@ -46,8 +46,13 @@ pub struct Lead {
     /// Free-form fields.
     #[schema(value_type = Object)]
     pub custom: Map<String, Value>,
-    /// `new`, `qualified`, `unqualified`, `follow_up`, `meeting_booked`, `unreachable`.
+    /// `new`, `qualified`, `unqualified`, `follow_up`, `meeting_booked`, `unreachable`
+    /// (written by each completed call; see the `leads` tag).
     pub status: String,
+    /// The latest verdict a call wrote back: `call_id`, `outcome`, `verdict`,
+    /// `summary`, `meeting_booked`, `meeting_start`.
+    #[schema(value_type = Option<Object>)]
+    pub latest_verdict: Option<Value>,
     /// Creation time (Unix ms).
     pub created_at: i64,
     /// Last change (Unix ms).
@@ -64,6 +69,7 @@ struct LeadRow {
     timezone: Option<String>,
     custom: String,
     status: String,
+    latest_verdict: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -79,6 +85,7 @@ impl From<LeadRow> for Lead {
             timezone: r.timezone,
             custom: serde_json::from_str(&r.custom).unwrap_or_default(),
             status: r.status,
+            latest_verdict: r.latest_verdict.and_then(|v| serde_json::from_str(&v).ok()),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -123,8 +130,8 @@ impl NewLead {
     }
 }
 
-const COLUMNS: &str =
-    "id, name, phone, email, company, timezone, custom, status, created_at, updated_at";
+const COLUMNS: &str = "id, name, phone, email, company, timezone, custom, status, \
+    latest_verdict, created_at, updated_at";
 
 impl Store {
     /// Creates a lead in `workspace`.
@@ -140,6 +147,7 @@ impl Store {
             timezone: lead.timezone.clone(),
             custom: Value::Object(lead.custom.clone()).to_string(),
             status: "new".into(),
+            latest_verdict: None,
             created_at: now,
             updated_at: now,
         };

@@ -13,6 +13,8 @@
 mod agents;
 mod calendar;
 mod calls;
+pub(crate) mod crm;
+pub(crate) mod events;
 mod keys;
 mod knowledge;
 mod leads;
@@ -41,6 +43,8 @@ pub use calls::{
     Call, CallBinding, CallConfig, CallFilter, CallTotals, DbCalls, OUTCOMES, Qualification,
     STATUSES, ToolCallRow, TranscriptLine, Usage, call_key,
 };
+pub use crm::{Attempt, lead_status};
+pub use events::{CallEvent, FINAL, Hub, LIFECYCLE, LIVE_BUFFER, LiveEvent, WEBHOOK_ONLY};
 pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
 pub use leads::{Lead, NewLead, is_e164};
@@ -113,6 +117,7 @@ pub(crate) use on_db;
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    hub: std::sync::Arc<Hub>,
 }
 
 /// Which backend a store runs on.
@@ -152,7 +157,10 @@ impl Store {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Db::Sqlite(pool)
         };
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            hub: std::sync::Arc::default(),
+        })
     }
 
     /// Opens (creating) `tenex.db` in `dir`.

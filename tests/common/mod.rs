@@ -20,6 +20,7 @@ pub mod api;
 pub mod db;
 pub mod host;
 pub mod openapi;
+pub mod sse;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

@@ -99,8 +99,8 @@ pub trait CallStore: Send + Sync + std::fmt::Debug + 'static {
     fn segment(&self, call: CallId, seg: Segment) -> StoreFuture<'_>;
     /// Stores the tool call logged at `seq` in the call's event log.
     fn tool_call(&self, call: CallId, seq: u64, tool: ToolRecord) -> StoreFuture<'_>;
-    /// Stores the verdict (written back to the lead's CRM record).
-    fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_>;
+    /// Stores the verdict logged at `seq` (written back to the lead's CRM record).
+    fn verdict(&self, call: CallId, seq: u64, verdict: Verdict) -> StoreFuture<'_>;
     /// Stores the summary.
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_>;
     /// Stores the latency sample logged at `seq`.
@@ -111,6 +111,29 @@ pub trait CallStore: Send + Sync + std::fmt::Debug + 'static {
     fn cursor(&self, call: CallId, reader: &'static str) -> StoreFuture<'_, u64>;
     /// Records how far `reader` got.
     fn set_cursor(&self, call: CallId, reader: &'static str, cursor: u64) -> StoreFuture<'_>;
+    /// Stores the key press logged at `seq` (for live monitors and replay).
+    fn dtmf(&self, _call: CallId, _seq: u64, _digit: char) -> StoreFuture<'_> {
+        done(())
+    }
+    /// Stores the barge-in logged at `seq`: the caller cut the agent's item
+    /// after `played_ms` of it played.
+    fn barge_in(
+        &self,
+        _call: CallId,
+        _seq: u64,
+        _item_id: String,
+        _played_ms: u32,
+    ) -> StoreFuture<'_> {
+        done(())
+    }
+    /// Interim transcript text, for live monitors only: never stored, never
+    /// waited on (must not block).
+    fn delta(&self, _call: CallId, _speaker: Speaker, _item_id: String, _delta: String) {}
+    /// The agent's run is over: every event of the call is written (the
+    /// supervisor calls this once, after draining the readers).
+    fn run_done(&self, _call: CallId) -> StoreFuture<'_> {
+        done(())
+    }
 }
 
 /// What is stored for one call.
@@ -128,9 +151,16 @@ pub struct StoredCall {
     pub latencies: Vec<(LatencyKind, u32)>,
     /// Usage so far.
     pub usage: Option<CallUsage>,
+    /// Key presses in order.
+    pub dtmf: Vec<char>,
+    /// Barge-ins in order: (item cut, ms of it played).
+    pub barge_ins: Vec<(String, u32)>,
+    /// Whether the agent's run was reported over.
+    pub run_done: bool,
     latency_seqs: Vec<u64>,
     cursors: Vec<(String, u64)>,
     tool_seqs: Vec<u64>,
+    event_seqs: Vec<u64>,
 }
 
 impl StoredCall {
@@ -204,8 +234,30 @@ impl CallStore for MemoryStore {
         });
         done(())
     }
-    fn verdict(&self, call: CallId, verdict: Verdict) -> StoreFuture<'_> {
+    fn verdict(&self, call: CallId, _seq: u64, verdict: Verdict) -> StoreFuture<'_> {
         self.with(call, |c| c.verdict = Some(verdict));
+        done(())
+    }
+    fn dtmf(&self, call: CallId, seq: u64, digit: char) -> StoreFuture<'_> {
+        self.with(call, |c| {
+            if !c.event_seqs.contains(&seq) {
+                c.event_seqs.push(seq);
+                c.dtmf.push(digit);
+            }
+        });
+        done(())
+    }
+    fn barge_in(&self, call: CallId, seq: u64, item_id: String, played_ms: u32) -> StoreFuture<'_> {
+        self.with(call, |c| {
+            if !c.event_seqs.contains(&seq) {
+                c.event_seqs.push(seq);
+                c.barge_ins.push((item_id, played_ms));
+            }
+        });
+        done(())
+    }
+    fn run_done(&self, call: CallId) -> StoreFuture<'_> {
+        self.with(call, |c| c.run_done = true);
         done(())
     }
     fn summary(&self, call: CallId, summary: String) -> StoreFuture<'_> {

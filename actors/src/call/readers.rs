@@ -13,7 +13,8 @@ use crate::sip::CallId;
 /// Which reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReaderKind {
-    /// Transcript segments, tool calls, latency and usage.
+    /// Transcript segments and interim text, tool calls, key presses,
+    /// barge-ins, latency and usage.
     Transcript,
     /// Verdict and summary (the lead's CRM record).
     Crm,
@@ -100,10 +101,26 @@ async fn poll(s: &ReaderArgs) -> Result<(), StoreFailure> {
 }
 
 async fn write(s: &ReaderArgs, seq: u64, ev: CallEvent) -> Result<(), StoreFailure> {
-    let CallEvent::Bridge(ev) = ev else {
-        return Ok(());
+    let ev = match (s.kind, ev) {
+        (ReaderKind::Transcript, CallEvent::Dtmf(d)) => return s.store.dtmf(s.call, seq, d).await,
+        (_, CallEvent::Bridge(ev)) => ev,
+        _ => return Ok(()),
     };
     match (s.kind, ev) {
+        (
+            ReaderKind::Transcript,
+            BridgeEvent::TranscriptDelta {
+                speaker,
+                item_id,
+                delta,
+            },
+        ) => {
+            s.store.delta(s.call, speaker, item_id, delta);
+            Ok(())
+        }
+        (ReaderKind::Transcript, BridgeEvent::BargeIn { item_id, played_ms }) => {
+            s.store.barge_in(s.call, seq, item_id, played_ms).await
+        }
         (ReaderKind::Transcript, BridgeEvent::Segment(seg)) => s.store.segment(s.call, seg).await,
         (
             ReaderKind::Transcript,
@@ -131,7 +148,7 @@ async fn write(s: &ReaderArgs, seq: u64, ev: CallEvent) -> Result<(), StoreFailu
             s.store.latency(s.call, seq, kind, ms).await
         }
         (ReaderKind::Transcript, BridgeEvent::Usage(u)) => s.store.usage(s.call, u).await,
-        (ReaderKind::Crm, BridgeEvent::Verdict(v)) => s.store.verdict(s.call, v).await,
+        (ReaderKind::Crm, BridgeEvent::Verdict(v)) => s.store.verdict(s.call, seq, v).await,
         (ReaderKind::Crm, BridgeEvent::Summary(text)) => s.store.summary(s.call, text).await,
         _ => Ok(()),
     }

@@ -407,6 +407,17 @@ impl Actor for CallSupervisor {
                 for (_, r) in &s.readers {
                     let _ = ractor::call_t!(r, ReaderMsg::Drain, 2000);
                 }
+                // A few quick retries ride out a busy store; the call's record
+                // is complete without it, only the run's completion is late.
+                for attempt in 0..3u32 {
+                    match s.store.run_done(s.id).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(call = %s.id, error = %e, attempt, "reporting the run done failed");
+                            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        }
+                    }
+                }
                 myself.stop(None);
             }
             CallMsg::KillChild(child) => match child {
