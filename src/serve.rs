@@ -65,6 +65,15 @@ pub struct ServeArgs {
     /// Realtime model.
     #[arg(long, env = "TENEX_REALTIME_MODEL", default_value = "gpt-realtime")]
     pub realtime_model: String,
+    /// Allow webhook URLs on loopback, private and link-local addresses
+    /// (refused by default).
+    #[arg(long, env = "TENEX_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
+        action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+    /// One webhook attempt's limit, seconds (connect to response).
+    #[arg(long, env = "TENEX_WEBHOOK_TIMEOUT_S", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_s: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +232,17 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             }
         }
     });
+    // Webhooks go out from the outbox on every node (leases keep them from
+    // sending one attempt twice).
+    let _webhooks = crate::webhooks::Dispatcher::new(
+        store.clone(),
+        crate::webhooks::DispatcherConfig {
+            allow_private: args.webhook_allow_private,
+            timeout: std::time::Duration::from_secs(args.webhook_timeout_s),
+            ..Default::default()
+        },
+    )
+    .spawn();
     let public_url = args
         .public_url
         .clone()
@@ -232,6 +252,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         engine: Some(Arc::new(engine.stats_reader())),
         api: Some(
             crate::api::ApiState::new(store.clone())
+                .with_private_webhooks(args.webhook_allow_private)
                 .with_engine(engine.handle())
                 .with_trunk_sync(sync)
                 .with_apps(apps)

@@ -1453,6 +1453,26 @@ async fn every_operation_answers_as_the_openapi_document_says() {
     let cal = id(&cal);
     assert_eq!(call!("GET", format!("/calendar-connectors/{cal}")).0, 200);
 
+    // A webhook subscription (a public address: nothing is sent in this test),
+    // made before the call so the call's events become its deliveries.
+    let hook = call!(
+        "POST",
+        "/webhooks",
+        json!({"url": "https://8.8.8.8/hooks", "event_types": ["call.ended", "agent.run.completed"]})
+    );
+    assert_eq!(hook.0, 201, "{}", hook.2);
+    let hook = id(&hook);
+    assert_eq!(call!("GET", "/webhooks").0, 200);
+    assert_eq!(call!("GET", format!("/webhooks/{hook}")).0, 200);
+    let r = call!(
+        "PATCH",
+        format!("/webhooks/{hook}"),
+        json!({"enabled": true})
+    );
+    assert_eq!(r.0, 200, "{}", r.2);
+    let r = call!("POST", format!("/webhooks/{hook}/rotate-secret"));
+    assert_eq!(r.0, 200, "{}", r.2);
+
     // A finished call with everything a call can carry: lead, agent, verdict,
     // summary, transcript, a tool call, latency, usage, a recording and a
     // booked meeting.
@@ -1592,6 +1612,18 @@ async fn every_operation_answers_as_the_openapi_document_says() {
     );
     let bad = api.sse_error("/stream", &api.a, "-1").await;
     c.record("GET", "/stream", bad.0.as_u16(), &bad.2);
+
+    // The call's webhook deliveries: logged, one replayed, then the
+    // subscription deleted.
+    assert_eq!(store.enqueue_deliveries().await.expect("enqueue"), 2);
+    let r = call!("GET", format!("/webhooks/{hook}/deliveries"));
+    assert_eq!(r.2["data"].as_array().map(Vec::len), Some(2), "{}", r.2);
+    let msg = r.2["data"][0]["id"].as_str().expect("delivery").to_owned();
+    assert_eq!(
+        call!("POST", format!("/webhooks/deliveries/{msg}/replay")).0,
+        202
+    );
+    assert_eq!(call!("DELETE", format!("/webhooks/{hook}")).0, 204);
 
     // The recording by its signed link (no key), whole and ranged, then deleted.
     let url = detail.2["recording_url"].as_str().expect("url").to_owned();

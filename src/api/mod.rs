@@ -5,7 +5,7 @@
 //! Resources so far: the workspace and its settings, agents and voice
 //! profiles, trunks, numbers, sessions, metrics, calls (filters,
 //! transcript, hang-up, live event streams), leads, knowledge documents and search, calendar
-//! connectors and their bookings.
+//! connectors and their bookings, webhook subscriptions and their deliveries.
 
 mod agents;
 mod auth;
@@ -23,6 +23,7 @@ mod recordings;
 mod sessions;
 mod stream;
 mod trunks;
+mod webhooks;
 mod workspace;
 
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub struct ApiState {
     /// Where clients reach this API (`https://voice.example.com`), for the
     /// absolute links it hands out; links are relative when `None`.
     pub public_url: Option<String>,
+    /// Whether webhook URLs may point at loopback, private and link-local
+    /// addresses (`TENEX_WEBHOOK_ALLOW_PRIVATE=1`).
+    pub allow_private_webhooks: bool,
     /// How often an idle event stream gets a keep-alive comment.
     pub keep_alive: std::time::Duration,
     /// The recording-URL signing key, read from the database on first use.
@@ -84,6 +88,7 @@ impl ApiState {
             trunk_sync: None,
             apps: None,
             public_url: None,
+            allow_private_webhooks: false,
             keep_alive: std::time::Duration::from_secs(15),
             url_key: Arc::default(),
         }
@@ -104,6 +109,13 @@ impl ApiState {
     /// This state, placing calls with `apps` (sessions, campaigns).
     pub fn with_apps(mut self, apps: Apps) -> ApiState {
         self.apps = Some(apps);
+        self
+    }
+
+    /// This state, allowing webhook URLs on loopback, private and link-local
+    /// addresses when `allow` (tests, private networks).
+    pub fn with_private_webhooks(mut self, allow: bool) -> ApiState {
+        self.allow_private_webhooks = allow;
         self
     }
 
@@ -159,6 +171,11 @@ fn authenticated() -> OpenApiRouter<ApiState> {
         .routes(routes!(calendars::create))
         .routes(routes!(calendars::get))
         .routes(routes!(calendars::bookings))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
 }
 
 /// The routes that carry their own authority (signed recording links) or

@@ -22,6 +22,7 @@ mod numbers;
 mod recordings;
 mod sessions;
 mod trunks;
+mod webhooks;
 mod workspaces;
 
 use std::str::FromStr;
@@ -55,6 +56,9 @@ pub use sessions::{
     SessionDirection, new_session_id,
 };
 pub use trunks::{Destination, NewTrunk, Transport, Trunk, TrunkCredentials, TrunkPatch};
+pub use webhooks::{
+    Delivery, Head, NewWebhook, ROTATION_OVERLAP_MS, WEBHOOK_EVENTS, Webhook, WebhookPatch,
+};
 pub use workspaces::{SettingsPatch, Workspace, WorkspaceSettings};
 
 /// Why a store operation failed.

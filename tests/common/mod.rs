@@ -17,9 +17,11 @@ use tenex_media::g711::G711Law;
 
 pub mod agent;
 pub mod api;
+pub mod calls;
 pub mod db;
 pub mod host;
 pub mod openapi;
+pub mod receiver;
 pub mod sse;
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

@@ -6,6 +6,12 @@
 //! not switched keep verifying). Secrets are `whsec_` and the base64 of 32
 //! random bytes.
 
+mod dispatch;
+mod send;
+
+pub use dispatch::{Dispatcher, DispatcherConfig, RETRY_SCHEDULE, next_attempt};
+pub use send::{Target, UrlError, check_url, is_private};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};

@@ -1,0 +1,550 @@
+//! Webhooks end to end, on SQLite and Postgres: subscriptions through the API,
+//! deliveries to a receiver on loopback verified with the `standardwebhooks`
+//! crate, in event order per subscription, retried with the same `webhook-id`,
+//! logged, replayed, signed with both secrets during a rotation, stopped by a
+//! 410; private URLs refused unless allowed; and (last test) the `serve`
+//! binary killed mid-delivery and restarted without losing an event.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::api::{Api, UNLIMITED, api_state, assert_error};
+use common::calls::record;
+use common::receiver::{Received, Receiver};
+use serde_json::{Value, json};
+use tenex_actors::call::CallStore;
+use tenex_actors::sip::{CallChange, CallId, CallOutcome};
+use tenex_voice::store::{CallBinding, DbCalls, Store};
+use tenex_voice::webhooks::{Dispatcher, DispatcherConfig};
+
+const WAIT: Duration = Duration::from_secs(20);
+const T: i64 = 1_794_312_000_000;
+
+fn fast() -> DispatcherConfig {
+    DispatcherConfig {
+        allow_private: true,
+        timeout: Duration::from_secs(2),
+        schedule: vec![Duration::from_millis(100), Duration::from_millis(200)],
+        give_up_after: Duration::from_secs(3_600),
+        tick: Duration::from_millis(50),
+    }
+}
+
+async fn apis(name: &str) -> Vec<Api> {
+    let mut out = Vec::new();
+    for store in common::db::backends(name).await {
+        out.push(
+            api_state(store, |mut s| {
+                s.rate_limit = UNLIMITED;
+                s.with_private_webhooks(true)
+            })
+            .await,
+        );
+    }
+    out
+}
+
+async fn ws(store: &Store) -> String {
+    store.workspace_by_name("acme").await.expect("ws").id
+}
+
+fn binding(ws: &str) -> CallBinding {
+    CallBinding {
+        workspace: ws.to_owned(),
+        objective: "qualify_for_demo".into(),
+        ..CallBinding::default()
+    }
+}
+
+/// An answered call, start to completion: call.started, call.ringing,
+/// call.answered, call.ended, agent.run.completed.
+async fn answered_call(store: &Store, ws: &str, id: u64) {
+    let b = binding(ws);
+    let live = record(id, T, CallOutcome::Completed, false);
+    for change in [CallChange::Started, CallChange::Answered] {
+        store.record_call(&b, &live, change).await.expect("write");
+    }
+    let ended = record(id, T, CallOutcome::Completed, true);
+    store
+        .record_call(&b, &ended, CallChange::Ended)
+        .await
+        .expect("end");
+    DbCalls(store.clone())
+        .run_done(CallId(id))
+        .await
+        .expect("run done");
+}
+
+/// A call nobody answered: call.started, call.ringing, call.ended,
+/// agent.run.completed.
+async fn unanswered_call(store: &Store, ws: &str, id: u64) {
+    let b = binding(ws);
+    let r = record(id, T, CallOutcome::NoAnswer, true);
+    for change in [CallChange::Started, CallChange::Ended] {
+        store.record_call(&b, &r, change).await.expect("write");
+    }
+}
+
+const ANSWERED: &[&str] = &[
+    "call.started",
+    "call.ringing",
+    "call.answered",
+    "call.ended",
+    "agent.run.completed",
+];
+const UNANSWERED: &[&str] = &[
+    "call.started",
+    "call.ringing",
+    "call.ended",
+    "agent.run.completed",
+];
+
+fn verify(secret: &str, r: &Received) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .expect("secret")
+        .verify(&r.body, &r.headers)
+        .is_ok()
+}
+
+/// Distinct messages in the order they were first received.
+fn messages(got: &[Received]) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for r in got {
+        if !out.iter().any(|(id, _, _)| *id == r.id()) {
+            let call = r.json()["data"]["call_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            out.push((r.id(), r.kind(), call));
+        }
+    }
+    out
+}
+
+async fn subscribe(api: &Api, url: &str, types: Value) -> Value {
+    let (st, _, w) = api
+        .call(
+            "POST",
+            "/webhooks",
+            Some(&api.a),
+            Some(json!({"url": url, "event_types": types})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed() {
+    for api in apis("webhooks-order").await {
+        let receiver = Receiver::start().await;
+        let w = subscribe(&api, &receiver.url("/hooks/tenex"), json!([])).await;
+        let secret = w["secret"].as_str().expect("secret").to_owned();
+        assert!(secret.starts_with("whsec_"));
+        let wid = w["id"].as_str().expect("id").to_owned();
+        // The secret is shown once.
+        let (_, _, shown) = api
+            .call("GET", &format!("/webhooks/{wid}"), Some(&api.a), None)
+            .await;
+        assert_eq!(shown.get("secret"), None, "{shown}");
+        assert_eq!(shown["enabled"], true);
+
+        // The endpoint fails twice, then works.
+        receiver.script(&[(500, Duration::ZERO), (503, Duration::ZERO)]);
+        let dispatcher = Dispatcher::new(api.store.clone(), fast()).spawn();
+        let ws = ws(&api.store).await;
+        answered_call(&api.store, &ws, 1).await;
+        unanswered_call(&api.store, &ws, 2).await;
+
+        let got = receiver
+            .wait(WAIT, |g| {
+                messages(
+                    &g.iter()
+                        .filter(|r| r.answered == 200)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+                .len()
+                    == 9
+            })
+            .await;
+        // Every request verifies with the subscription's secret.
+        assert!(got.iter().all(|r| verify(&secret, r)));
+        // Each event once, in the order the events happened.
+        let m = messages(&got);
+        let (c1, c2) = (CallId(1).to_string(), CallId(2).to_string());
+        let want: Vec<(String, String)> = ANSWERED
+            .iter()
+            .map(|k| (k.to_string(), c1.clone()))
+            .chain(UNANSWERED.iter().map(|k| (k.to_string(), c2.clone())))
+            .collect();
+        let have: Vec<(String, String)> =
+            m.iter().map(|(_, k, c)| (k.clone(), c.clone())).collect();
+        assert_eq!(have, want);
+        // The first one was tried three times with the same id, and nothing
+        // after it went out before it was delivered.
+        assert_eq!(got[0].id(), got[1].id());
+        assert_eq!(got[1].id(), got[2].id());
+        assert_eq!(
+            got.iter().map(|r| r.answered).take(3).collect::<Vec<_>>(),
+            [500, 503, 200]
+        );
+        let order: Vec<usize> = got
+            .iter()
+            .map(|r| {
+                m.iter()
+                    .position(|(id, _, _)| *id == r.id())
+                    .expect("known")
+            })
+            .collect();
+        assert!(order.windows(2).all(|p| p[0] <= p[1]), "{order:?}");
+        // The body: type, timestamp, data.
+        let done = got
+            .iter()
+            .find(|r| r.kind() == "agent.run.completed")
+            .expect("done");
+        let body = done.json();
+        assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert_eq!(body["data"]["outcome"], "unqualified");
+
+        // The delivery log.
+        let (st, _, log) = api
+            .call(
+                "GET",
+                &format!("/webhooks/{wid}/deliveries"),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{log}");
+        let rows = log["data"].as_array().expect("rows");
+        assert_eq!(rows.len(), 9);
+        assert!(
+            rows.iter()
+                .all(|d| d["status"] == "delivered" && d["last_status"] == 200)
+        );
+        let first = rows
+            .iter()
+            .find(|d| d["id"] == got[0].id().as_str())
+            .expect("first message logged");
+        assert_eq!(first["attempts"], 3);
+        assert_eq!(first["event_type"], "call.started");
+
+        // Replay: the same message again, same id.
+        let (st, _, d) = api
+            .call(
+                "POST",
+                &format!("/webhooks/deliveries/{}/replay", got[0].id()),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        assert_eq!(st, 202, "{d}");
+        let n = got.len();
+        let again = receiver.wait(WAIT, |g| g.len() > n).await;
+        assert_eq!(again[n].id(), got[0].id());
+        assert!(verify(&secret, &again[n]));
+
+        // Another workspace sees none of it.
+        for (method, path) in [
+            ("GET", format!("/webhooks/{wid}")),
+            ("GET", format!("/webhooks/{wid}/deliveries")),
+            (
+                "POST",
+                format!("/webhooks/deliveries/{}/replay", got[0].id()),
+            ),
+            ("DELETE", format!("/webhooks/{wid}")),
+        ] {
+            let res = api.call(method, &path, Some(&api.b), None).await;
+            assert_error(&res, 404, "not_found", None);
+        }
+        dispatcher.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_signs_with_both_secrets_and_a_410_disables_the_subscription() {
+    for api in apis("webhooks-rotate").await {
+        let receiver = Receiver::start().await;
+        let w = subscribe(&api, &receiver.url("/h"), json!(["call.ended"])).await;
+        let old = w["secret"].as_str().expect("secret").to_owned();
+        let wid = w["id"].as_str().expect("id").to_owned();
+        let dispatcher = Dispatcher::new(api.store.clone(), fast()).spawn();
+        let ws = ws(&api.store).await;
+
+        // Only the subscribed type arrives.
+        answered_call(&api.store, &ws, 1).await;
+        let got = receiver.wait(WAIT, |g| !g.is_empty()).await;
+        assert_eq!(got[0].kind(), "call.ended");
+        let sig = got[0].headers["webhook-signature"]
+            .to_str()
+            .expect("sig")
+            .to_owned();
+        assert_eq!(sig.split(' ').count(), 1);
+
+        // Rotated: both secrets sign for the next 24 h.
+        let (st, _, rotated) = api
+            .call(
+                "POST",
+                &format!("/webhooks/{wid}/rotate-secret"),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{rotated}");
+        let new = rotated["secret"].as_str().expect("new secret").to_owned();
+        assert_ne!(new, old);
+        let until = rotated["previous_secret_expires_at"]
+            .as_i64()
+            .expect("overlap");
+        let day = until - tenex_voice::store::now_ms();
+        assert!((86_000_000..=86_400_000).contains(&day), "{day}");
+        answered_call(&api.store, &ws, 2).await;
+        let got = receiver.wait(WAIT, |g| g.len() >= 2).await;
+        let r = &got[1];
+        assert_eq!(
+            r.headers["webhook-signature"]
+                .to_str()
+                .expect("sig")
+                .split(' ')
+                .count(),
+            2
+        );
+        assert!(verify(&new, r) && verify(&old, r), "both secrets verify");
+
+        // 410 Gone: the subscription stops, visibly.
+        receiver.script(&[(410, Duration::ZERO)]);
+        answered_call(&api.store, &ws, 3).await;
+        receiver.wait(WAIT, |g| g.len() >= 3).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(25));
+        let disabled = loop {
+            tick.tick().await;
+            let (_, _, w) = api
+                .call("GET", &format!("/webhooks/{wid}"), Some(&api.a), None)
+                .await;
+            if w["enabled"] == false {
+                break w;
+            }
+        };
+        assert!(
+            disabled["disabled_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("410")),
+            "{disabled}"
+        );
+        answered_call(&api.store, &ws, 4).await;
+        // Re-enabled, it resumes where it stopped: call 4's end.
+        let (st, _, w) = api
+            .call(
+                "PATCH",
+                &format!("/webhooks/{wid}"),
+                Some(&api.a),
+                Some(json!({"enabled": true})),
+            )
+            .await;
+        assert_eq!(st, 200, "{w}");
+        assert_eq!(w["disabled_reason"], Value::Null);
+        let got = receiver.wait(WAIT, |g| g.len() >= 4).await;
+        assert_eq!(got[3].json()["data"]["call_id"], CallId(4).to_string());
+        let (_, _, log) = api
+            .call(
+                "GET",
+                &format!("/webhooks/{wid}/deliveries"),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        let statuses: Vec<&str> = log["data"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|d| d["status"].as_str())
+            .collect();
+        assert_eq!(statuses, ["delivered", "failed", "delivered", "delivered"]);
+        dispatcher.abort();
+    }
+}
+
+#[tokio::test]
+async fn webhook_urls_are_http_and_public_unless_private_ones_are_allowed() {
+    let strict = api_state(common::db::sqlite("webhooks-urls").await, |mut s| {
+        s.rate_limit = UNLIMITED;
+        s
+    })
+    .await;
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost:9000/hook",
+        "http://10.0.0.8/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+    ] {
+        let res = strict
+            .call(
+                "POST",
+                "/webhooks",
+                Some(&strict.a),
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_error(&res, 422, "validation_error", Some("url"));
+        assert!(
+            res.2["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("TENEX_WEBHOOK_ALLOW_PRIVATE")),
+            "{}",
+            res.2
+        );
+    }
+    for url in [
+        "ftp://hooks.example.com/x",
+        "hooks.example.com",
+        "https://user:pw@hooks.example.com/",
+    ] {
+        let res = strict
+            .call(
+                "POST",
+                "/webhooks",
+                Some(&strict.a),
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_error(&res, 422, "validation_error", Some("url"));
+    }
+    let res = strict
+        .call(
+            "POST",
+            "/webhooks",
+            Some(&strict.a),
+            Some(json!({"url": "https://8.8.8.8/hook", "event_types": ["call.exploded"]})),
+        )
+        .await;
+    assert_error(&res, 422, "validation_error", Some("event_types"));
+    // A public address is accepted (nothing is sent here).
+    let (st, _, w) = strict
+        .call(
+            "POST",
+            "/webhooks",
+            Some(&strict.a),
+            Some(json!({"url": "https://8.8.8.8/hook", "event_types": ["call.ended"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    // PATCHing to a private URL is refused the same way.
+    let res = strict
+        .call(
+            "PATCH",
+            &format!("/webhooks/{}", w["id"].as_str().expect("id")),
+            Some(&strict.a),
+            Some(json!({"url": "http://192.168.1.10/"})),
+        )
+        .await;
+    assert_error(&res, 422, "validation_error", Some("url"));
+
+    let allowed = apis("webhooks-urls-allowed").await.remove(0);
+    let (st, _, _) = allowed
+        .call(
+            "POST",
+            "/webhooks",
+            Some(&allowed.a),
+            Some(json!({"url": "http://127.0.0.1:9000/hook"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+}
+
+/// Starts `tenex-voice serve` on the data directory `dir`.
+fn serve(dir: &std::path::Path, http: std::net::SocketAddr) -> tokio::process::Child {
+    let ports = common::rtp_range(2);
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tenex-voice"))
+        .arg("serve")
+        .env(
+            "TENEX_SIP_ADDR",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .env("TENEX_HTTP_ADDR", http.to_string())
+        .env("TENEX_DATA_DIR", dir)
+        .env("TENEX_RTP_PORTS", format!("{}-{}", ports.first, ports.last))
+        .env("TENEX_WEBHOOK_ALLOW_PRIVATE", "1")
+        .env("TENEX_WEBHOOK_TIMEOUT_S", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tenex-voice serve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_engine_mid_delivery_loses_nothing() {
+    let dir = common::scratch_dir("webhooks-kill");
+    let store = Store::open_data_dir(&dir).await.expect("store");
+    let ws = store.create_workspace("acme").await.expect("ws").id;
+    let receiver = Receiver::start().await;
+    let secret = tenex_voice::webhooks::new_secret().expect("secret");
+    let sub = tenex_voice::store::NewWebhook {
+        url: receiver.url("/h"),
+        event_types: Vec::new(),
+        enabled: true,
+    };
+    store
+        .create_webhook(&ws, &sub, &secret)
+        .await
+        .expect("webhook");
+    // The endpoint holds the first request far longer than the engine lives.
+    receiver.script(&[(200, Duration::from_secs(60))]);
+    let http = std::net::SocketAddr::new(common::LOCALHOST, common::free_port());
+    let mut engine = serve(&dir, http);
+
+    // Events committed to the database (as by another node, which the engine
+    // reads within its 1 s pass).
+    for id in 1..=3 {
+        answered_call(&store, &ws, id).await;
+    }
+    let first = receiver.wait(WAIT, |g| !g.is_empty()).await;
+    // Killed while that request is in flight.
+    engine.kill().await.expect("kill");
+    let _ = engine.wait().await;
+    // More happens while it is down.
+    unanswered_call(&store, &ws, 4).await;
+
+    let mut engine = serve(&dir, http);
+    let total = 3 * ANSWERED.len() + UNANSWERED.len();
+    let got = receiver
+        .wait(Duration::from_secs(60), |g| {
+            messages(
+                &g.iter()
+                    .filter(|r| r.answered == 200)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+            .len()
+                == total
+        })
+        .await;
+    engine.kill().await.expect("kill");
+
+    // Every event arrived, verified; the interrupted one again with its id.
+    assert!(got.iter().all(|r| verify(&secret, r)));
+    let m = messages(&got);
+    assert_eq!(m.len(), total);
+    assert_eq!(m[0].0, first[0].id());
+    assert!(got.iter().filter(|r| r.id() == first[0].id()).count() >= 2);
+    let mut want = Vec::new();
+    for id in 1..=3 {
+        want.extend(
+            ANSWERED
+                .iter()
+                .map(|k| (k.to_string(), CallId(id).to_string())),
+        );
+    }
+    want.extend(
+        UNANSWERED
+            .iter()
+            .map(|k| (k.to_string(), CallId(4).to_string())),
+    );
+    let have: Vec<(String, String)> = m.into_iter().map(|(_, k, c)| (k, c)).collect();
+    assert_eq!(have, want, "every event, in order");
+}
