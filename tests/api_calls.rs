@@ -1472,6 +1472,17 @@ async fn every_operation_answers_as_the_openapi_document_says() {
     assert_eq!(r.0, 200, "{}", r.2);
     let r = call!("POST", format!("/webhooks/{hook}/rotate-secret"));
     assert_eq!(r.0, 200, "{}", r.2);
+    // The external CRM connector (nothing is sent in this test either).
+    assert_eq!(call!("GET", "/crm-connector").0, 404);
+    let r = call!(
+        "PUT",
+        "/crm-connector",
+        json!({"url": "https://8.8.8.8/contacts/{lead_id}", "method": "PATCH",
+               "auth_header": {"name": "Authorization", "value": "Bearer x"},
+               "fields": {"status": "status", "score": "score"}})
+    );
+    assert_eq!(r.0, 200, "{}", r.2);
+    assert_eq!(call!("GET", "/crm-connector").0, 200);
 
     // A finished call with everything a call can carry: lead, agent, verdict,
     // summary, transcript, a tool call, latency, usage, a recording and a
@@ -1615,7 +1626,9 @@ async fn every_operation_answers_as_the_openapi_document_says() {
 
     // The call's webhook deliveries: logged, one replayed, then the
     // subscription deleted.
-    assert_eq!(store.enqueue_deliveries().await.expect("enqueue"), 2);
+    // Two for the webhook (call.ended, agent.run.completed), one for the CRM
+    // connector (the call has a lead).
+    assert_eq!(store.enqueue_deliveries().await.expect("enqueue"), 3);
     let r = call!("GET", format!("/webhooks/{hook}/deliveries"));
     assert_eq!(r.2["data"].as_array().map(Vec::len), Some(2), "{}", r.2);
     let msg = r.2["data"][0]["id"].as_str().expect("delivery").to_owned();
@@ -1624,6 +1637,7 @@ async fn every_operation_answers_as_the_openapi_document_says() {
         202
     );
     assert_eq!(call!("DELETE", format!("/webhooks/{hook}")).0, 204);
+    assert_eq!(call!("DELETE", "/crm-connector").0, 204);
 
     // The recording by its signed link (no key), whole and ranged, then deleted.
     let url = detail.2["recording_url"].as_str().expect("url").to_owned();

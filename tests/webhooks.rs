@@ -455,6 +455,191 @@ async fn webhook_urls_are_http_and_public_unless_private_ones_are_allowed() {
     assert_eq!(st, 201);
 }
 
+/// A call to `lead`: answered with a verdict (`Some(qualified)`) and a
+/// summary, or (`None`) not answered; then complete.
+async fn lead_call(store: &Store, ws: &str, id: u64, lead: Option<&str>, verdict: Option<bool>) {
+    let b = CallBinding {
+        lead_id: lead.map(str::to_owned),
+        ..binding(ws)
+    };
+    let outcome = match verdict {
+        Some(_) => CallOutcome::Completed,
+        None => CallOutcome::NoAnswer,
+    };
+    let live = record(id, T, outcome, false);
+    store
+        .record_call(&b, &live, CallChange::Started)
+        .await
+        .expect("start");
+    let calls = DbCalls(store.clone());
+    if let Some(q) = verdict {
+        store
+            .record_call(&b, &live, CallChange::Answered)
+            .await
+            .expect("answer");
+        calls
+            .verdict(CallId(id), 3, common::calls::verdict(q))
+            .await
+            .expect("verdict");
+        calls
+            .summary(CallId(id), format!("Call {id}."))
+            .await
+            .expect("summary");
+    }
+    let ended = record(id, T, outcome, true);
+    store
+        .record_call(&b, &ended, CallChange::Ended)
+        .await
+        .expect("end");
+    calls.run_done(CallId(id)).await.expect("run done");
+}
+
+async fn crm_writeback(api: &Api, id: u64) -> Value {
+    let path = format!("/calls/{}", CallId(id));
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    for _ in 0..800 {
+        tick.tick().await;
+        let (_, _, call) = api.call("GET", &path, Some(&api.a), None).await;
+        if call["crm_writeback"] == "delivered" || call["crm_writeback"] == "failed" {
+            return call["crm_writeback"].clone();
+        }
+    }
+    panic!("call {id}'s CRM write-back never settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crm_connector_writes_each_completed_call_once_and_reports_failures() {
+    for api in apis("crm-connector").await {
+        let crm = Receiver::start().await;
+        let hooks = Receiver::start().await;
+        let sub = subscribe(&api, &hooks.url("/h"), json!(["crm.writeback.failed"])).await;
+        let secret = sub["secret"].as_str().expect("secret").to_owned();
+        let (st, _, lead) = api
+            .call(
+                "POST",
+                "/leads",
+                Some(&api.a),
+                Some(json!({"name": "Dana Reyes", "phone": "+13125550142",
+                    "custom": {"hubspot_id": "hs-42"}})),
+            )
+            .await;
+        assert_eq!(st, 201, "{lead}");
+        let lead = lead["id"].as_str().expect("lead").to_owned();
+        let config = json!({
+            "url": crm.url("/contacts/{custom.hubspot_id}"),
+            "auth_header": {"name": "Authorization", "value": "Bearer crm-key-123"},
+            "fields": {"hs_lead_status": "status", "tenex_score": "score", "notes": "summary"}
+        });
+        let (st, _, c) = api
+            .call("PUT", "/crm-connector", Some(&api.a), Some(config))
+            .await;
+        assert_eq!(st, 200, "{c}");
+        assert_eq!(c["method"], "PATCH");
+        assert_eq!(c["auth_header_name"], "Authorization");
+        let (_, _, shown) = api.call("GET", "/crm-connector", Some(&api.a), None).await;
+        assert_eq!(shown, c);
+        assert!(
+            !shown.to_string().contains("crm-key-123"),
+            "the auth value is write-only"
+        );
+        // The connector is not a webhook subscription.
+        let (_, _, subs) = api.call("GET", "/webhooks", Some(&api.a), None).await;
+        assert_eq!(subs["data"].as_array().map(Vec::len), Some(1), "{subs}");
+
+        let mut cfg = fast();
+        cfg.give_up_after = Duration::from_secs(1);
+        let dispatcher = Dispatcher::new(api.store.clone(), cfg).spawn();
+        let ws = ws(&api.store).await;
+
+        // A qualified call: its verdict goes to the CRM as mapped.
+        lead_call(&api.store, &ws, 1, Some(&lead), Some(true)).await;
+        let got = crm.wait(WAIT, |g| !g.is_empty()).await;
+        let first = &got[0];
+        assert_eq!(first.method, "PATCH");
+        assert_eq!(first.uri.path(), "/contacts/hs-42");
+        assert_eq!(first.headers["authorization"], "Bearer crm-key-123");
+        assert_eq!(
+            first.headers["idempotency-key"],
+            CallId(1).to_string().as_str()
+        );
+        assert_eq!(
+            first.json(),
+            json!({"hs_lead_status": "qualified", "tenex_score": 85, "notes": "Call 1."})
+        );
+        assert_eq!(crm_writeback(&api, 1).await, "delivered");
+
+        // Replayed completion writes nothing twice; a call without a lead
+        // writes nothing; the next call with the lead is written.
+        DbCalls(api.store.clone())
+            .run_done(CallId(1))
+            .await
+            .expect("again");
+        lead_call(&api.store, &ws, 2, None, Some(false)).await;
+        lead_call(&api.store, &ws, 3, Some(&lead), None).await;
+        let got = crm.wait(WAIT, |g| g.len() >= 2).await;
+        let keys: Vec<String> = got
+            .iter()
+            .map(|r| {
+                r.headers["idempotency-key"]
+                    .to_str()
+                    .expect("key")
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(keys, [CallId(1).to_string(), CallId(3).to_string()]);
+        // Not answered: the lead keeps what the first call established.
+        assert_eq!(got[1].json()["hs_lead_status"], "qualified");
+        let (_, _, call2) = api
+            .call("GET", &format!("/calls/{}", CallId(2)), Some(&api.a), None)
+            .await;
+        assert_eq!(call2["crm_writeback"], Value::Null);
+
+        // The CRM refuses one (422: not retried), then fails another until
+        // retries are over: each call shows it, and each sends the
+        // crm.writeback.failed webhook.
+        crm.script(&[(422, Duration::ZERO)]);
+        lead_call(&api.store, &ws, 4, Some(&lead), Some(false)).await;
+        assert_eq!(crm_writeback(&api, 4).await, "failed");
+        crm.script(&[(503, Duration::ZERO); 40]);
+        lead_call(&api.store, &ws, 5, Some(&lead), Some(true)).await;
+        assert_eq!(crm_writeback(&api, 5).await, "failed");
+        let tries = crm
+            .received()
+            .iter()
+            .filter(|r| r.headers["idempotency-key"] == CallId(5).to_string().as_str())
+            .count();
+        assert!(tries >= 3, "retried before giving up: {tries}");
+        let failed = hooks.wait(WAIT, |g| g.len() >= 2).await;
+        assert!(failed.iter().all(|r| verify(&secret, r)));
+        let failed: Vec<(String, Value)> = failed
+            .iter()
+            .map(|r| (r.kind(), r.json()["data"]["call_id"].clone()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                (
+                    "crm.writeback.failed".to_owned(),
+                    json!(CallId(4).to_string())
+                ),
+                (
+                    "crm.writeback.failed".to_owned(),
+                    json!(CallId(5).to_string())
+                ),
+            ]
+        );
+
+        // Removed: later calls are not written.
+        let (st, _, _) = api
+            .call("DELETE", "/crm-connector", Some(&api.a), None)
+            .await;
+        assert_eq!(st, 204);
+        let (st, _, _) = api.call("GET", "/crm-connector", Some(&api.a), None).await;
+        assert_eq!(st, 404);
+        dispatcher.abort();
+    }
+}
+
 /// Starts `tenex-voice serve` on the data directory `dir`.
 fn serve(dir: &std::path::Path, http: std::net::SocketAddr) -> tokio::process::Child {
     let ports = common::rtp_range(2);

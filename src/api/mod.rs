@@ -5,12 +5,14 @@
 //! Resources so far: the workspace and its settings, agents and voice
 //! profiles, trunks, numbers, sessions, metrics, calls (filters,
 //! transcript, hang-up, live event streams), leads, knowledge documents and search, calendar
-//! connectors and their bookings, webhook subscriptions and their deliveries.
+//! connectors and their bookings, webhook subscriptions and their deliveries,
+//! the external CRM connector.
 
 mod agents;
 mod auth;
 mod calendars;
 mod calls;
+mod crm;
 mod error;
 mod extract;
 mod knowledge;
@@ -176,6 +178,7 @@ fn authenticated() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(crm::get, crm::put, crm::delete))
 }
 
 /// The routes that carry their own authority (signed recording links) or

@@ -54,12 +54,16 @@ one-time SIP URI for an inbound call."),
         (name = "calls", description = "Call records: state, outcome, transcript, verdict, \
 recording, latency and usage."),
         (name = "recordings", description = "Call recordings behind signed, expiring links."),
-        (name = "leads", description = "The embedded CRM's leads and their qualification \
-history."),
+        (name = "leads", description = "The embedded CRM's leads: status, latest verdict, \
+qualification history and every call attempt, written back by each completed call."),
         (name = "knowledge", description = "Documents the agents' `search_knowledge` tool \
 searches."),
         (name = "calendar", description = "The built-in calendar the agents book meetings in."),
         (name = "metrics", description = "Call metrics over a time range."),
+        (name = "webhooks", description = "Webhook subscriptions, signed per the Standard \
+Webhooks spec and delivered from a durable outbox; their delivery log and replay."),
+        (name = "crm", description = "The external CRM connector each completed call's verdict \
+is written to."),
         (name = "docs", description = "This document and its page."),
     )
 )]

@@ -208,6 +208,9 @@ pub struct Call {
     pub recording_path: Option<String>,
     /// `none`, `ready`, `deleted`, `expired`.
     pub recording_state: String,
+    /// The write-back to the workspace's external CRM connector: `pending`,
+    /// `delivered` or `failed` (absent without a connector or a lead).
+    pub crm_writeback: Option<String>,
 }
 
 /// One transcript line.
@@ -287,6 +290,7 @@ struct CallRow {
     verdict: Option<String>,
     recording_path: Option<String>,
     recording_state: String,
+    crm_writeback: Option<String>,
 }
 
 impl From<CallRow> for Call {
@@ -318,6 +322,7 @@ impl From<CallRow> for Call {
             verdict: r.verdict.and_then(|v| serde_json::from_str(&v).ok()),
             recording_path: r.recording_path,
             recording_state: r.recording_state,
+            crm_writeback: r.crm_writeback,
         }
     }
 }
@@ -325,7 +330,7 @@ impl From<CallRow> for Call {
 const COLUMNS: &str = "id, direction, status, outcome, sip_outcome, final_status, hangup_cause, \
     hung_up_by, from_uri, to_uri, agent_id, lead_id, batch_id, session_id, number_id, objective, \
     agent_config, codec, created_at, answered_at, ended_at, duration_ms, summary, verdict, \
-    recording_path, recording_state";
+    recording_path, recording_state, crm_writeback";
 
 /// The API outcome from the SIP outcome and the verdict (`qualified` 1/0/NULL).
 const SET_OUTCOME: &str = "UPDATE calls SET outcome = CASE \

@@ -121,7 +121,8 @@ impl Completion {
             "summary": c.summary,
             "meeting_booked": meeting,
             "meeting_start": meeting_at,
-            "lead_status": c.lead_id.as_ref().map(|_| status),
+            // The lead's status after the write-back (set by `complete!`).
+            "lead_status": Value::Null,
             "call_url": format!("/api/v1/voice/calls/{id}"),
             "transcript_url": format!("/api/v1/voice/calls/{id}/transcript"),
         });
@@ -161,7 +162,7 @@ macro_rules! complete {
                 .bind($call)
                 .fetch_optional(&mut *$tx)
                 .await?;
-                let done = Completion::of($call, &c, meeting);
+                let mut done = Completion::of($call, &c, meeting);
                 if let Some(lead) = &c.lead_id {
                     sqlx::query(
                         "INSERT INTO lead_attempts (lead_id, call_id, outcome, qualified, score, \
@@ -194,6 +195,14 @@ macro_rules! complete {
                     .bind(lead)
                     .execute(&mut *$tx)
                     .await?;
+                    // What the lead's status is now (an unanswered retry keeps
+                    // what a conversation established).
+                    let now_status: Option<String> =
+                        sqlx::query_scalar("SELECT status FROM leads WHERE id = $1")
+                            .bind(lead)
+                            .fetch_optional(&mut *$tx)
+                            .await?;
+                    done.event["lead_status"] = serde_json::json!(now_status);
                 }
                 let ev = $crate::store::events::NewEvent::new(
                     $crate::store::events::FINAL,

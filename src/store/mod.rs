@@ -14,6 +14,7 @@ mod agents;
 mod calendar;
 mod calls;
 pub(crate) mod crm;
+mod crm_connector;
 pub(crate) mod events;
 mod keys;
 mod knowledge;
@@ -45,6 +46,7 @@ pub use calls::{
     STATUSES, ToolCallRow, TranscriptLine, Usage, call_key,
 };
 pub use crm::{Attempt, lead_status};
+pub use crm_connector::{AuthHeader, CRM_FIELDS, CrmConnector, CrmConnectorConfig};
 pub use events::{CallEvent, FINAL, Hub, LIFECYCLE, LIVE_BUFFER, LiveEvent, WEBHOOK_ONLY};
 pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};

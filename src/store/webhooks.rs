@@ -173,12 +173,27 @@ pub struct Head {
     pub lease_until: Option<i64>,
     /// Created (Unix ms): retries stop 24 h after.
     pub created_at: i64,
+    /// `webhook` or `crm` (the CRM connector).
+    pub kind: String,
+    /// HTTP method (`POST` for webhooks).
+    pub method: String,
+    /// Extra headers as `[[name, value], …]` JSON (the CRM's auth header).
+    pub headers: String,
+    /// The call a CRM write-back is for.
+    pub call_id: Option<String>,
+    /// The workspace.
+    pub workspace_id: String,
     secret: String,
     old_secret: Option<String>,
     old_secret_until: Option<i64>,
 }
 
 impl Head {
+    /// The extra headers.
+    pub fn extra_headers(&self) -> Vec<(String, String)> {
+        serde_json::from_str(&self.headers).unwrap_or_default()
+    }
+
     /// The secrets that sign it now: the current one, and the previous one
     /// within 24 h of a rotation.
     pub fn secrets(&self, now: i64) -> Vec<&str> {
@@ -238,7 +253,9 @@ impl Store {
     }
 
     async fn webhook_row(&self, workspace: &str, id: &str) -> StoreResult<WebhookRow> {
-        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE workspace_id = $1 AND id = $2 AND kind = 'webhook'"
+        );
         on_db!(self, pool => sqlx::query_as::<_, WebhookRow>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(workspace).bind(id).fetch_optional(pool).await?)
         .ok_or(StoreError::NotFound)
@@ -258,7 +275,10 @@ impl Store {
         after: Option<(i64, String)>,
     ) -> StoreResult<Vec<Webhook>> {
         let (t, id) = after.unwrap_or((i64::MAX, String::new()));
-        let sql = super::page_sql(COLUMNS, "webhooks");
+        let sql = super::page_sql(
+            COLUMNS,
+            "(SELECT * FROM webhooks WHERE kind = 'webhook') AS w",
+        );
         let rows = on_db!(self, pool => sqlx::query_as::<_, WebhookRow>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(workspace).bind(t).bind(id).bind(i64::from(limit)).fetch_all(pool).await?);
         Ok(rows.into_iter().map(|r| r.view(false)).collect())
@@ -277,7 +297,7 @@ impl Store {
                    event_types = COALESCE($2, event_types), \
                    enabled = COALESCE($3, enabled), \
                    disabled_reason = CASE WHEN $3 = 1 THEN NULL ELSE disabled_reason END, \
-                   updated_at = $4 WHERE workspace_id = $5 AND id = $6";
+                   updated_at = $4 WHERE workspace_id = $5 AND id = $6 AND kind = 'webhook'";
         let n = on_db!(self, pool => sqlx::query(sql)
             .bind(&p.url).bind(&types).bind(p.enabled.map(i64::from)).bind(now_ms())
             .bind(workspace).bind(id)
@@ -290,7 +310,7 @@ impl Store {
 
     /// Deletes a subscription and its delivery log.
     pub async fn delete_webhook(&self, workspace: &str, id: &str) -> StoreResult<()> {
-        let sql = "DELETE FROM webhooks WHERE workspace_id = $1 AND id = $2";
+        let sql = "DELETE FROM webhooks WHERE workspace_id = $1 AND id = $2 AND kind = 'webhook'";
         let n = on_db!(self, pool => sqlx::query(sql).bind(workspace).bind(id)
             .execute(pool).await?.rows_affected());
         if n == 0 {
@@ -309,7 +329,7 @@ impl Store {
     ) -> StoreResult<Webhook> {
         let now = now_ms();
         let sql = "UPDATE webhooks SET old_secret = secret, old_secret_until = $1, secret = $2, \
-                   updated_at = $3 WHERE workspace_id = $4 AND id = $5";
+                   updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND kind = 'webhook'";
         let n = on_db!(self, pool => sqlx::query(sql)
             .bind(now + ROTATION_OVERLAP_MS).bind(secret).bind(now).bind(workspace).bind(id)
             .execute(pool).await?.rows_affected());
@@ -319,15 +339,19 @@ impl Store {
         self.webhook_row(workspace, id).await.map(|r| r.view(true))
     }
 
-    /// Turns new events into deliveries for every enabled subscription;
-    /// returns how many deliveries were created.
+    /// Turns new events into deliveries for every enabled subscription (and
+    /// each completed call with a lead into a delivery for the workspace's CRM
+    /// connector); returns how many deliveries were created.
     pub async fn enqueue_deliveries(&self) -> StoreResult<u64> {
-        let subs: Vec<(String, String, String, i64)> = on_db!(self, pool => sqlx::query_as(
-            "SELECT id, workspace_id, event_types, cursor FROM webhooks WHERE enabled = 1")
+        type Sub = (String, String, String, i64, String, String, String);
+        let subs: Vec<Sub> = on_db!(self, pool => sqlx::query_as(
+            "SELECT id, workspace_id, event_types, cursor, kind, field_map, url FROM webhooks \
+             WHERE enabled = 1")
             .fetch_all(pool).await?);
         let mut created = 0;
-        for (id, ws, types, cursor) in subs {
+        for (id, ws, types, cursor, kind, field_map, url_template) in subs {
             let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
+            let crm = kind == "crm";
             let events: Vec<(i64, String, String, i64)> = on_db!(self, pool => sqlx::query_as(
                 "SELECT seq, kind, data, created_at FROM call_events \
                  WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
@@ -344,18 +368,34 @@ impl Store {
                 let mut n = 0u64;
                 if moved == 1 {
                     for (seq, kind, data, at) in &events {
-                        let wanted = WEBHOOK_EVENTS.contains(&kind.as_str())
-                            && (types.is_empty() || types.contains(kind));
-                        if !wanted {
-                            continue;
-                        }
+                        let (url, call, body) = if crm {
+                            let Some(c) = super::crm_connector::completed_call(kind, data) else {
+                                continue;
+                            };
+                            let lead: Option<super::crm_connector::LeadFields> = sqlx::query_as(
+                                super::crm_connector::LEAD_FIELDS)
+                                .bind(&c.lead_id).fetch_optional(&mut *tx).await?;
+                            let Some(lead) = lead else { continue };
+                            let (url, body) = c.request(&url_template, &field_map, &lead);
+                            sqlx::query("UPDATE calls SET crm_writeback = 'pending' WHERE id = $1")
+                                .bind(&c.call_id).execute(&mut *tx).await?;
+                            (Some(url), Some(c.call_id), body)
+                        } else {
+                            let wanted = WEBHOOK_EVENTS.contains(&kind.as_str())
+                                && (types.is_empty() || types.contains(kind));
+                            if !wanted {
+                                continue;
+                            }
+                            (None, None, body(kind, *at, data))
+                        };
                         n += sqlx::query(
                             "INSERT INTO webhook_deliveries (id, webhook_id, workspace_id, \
-                             event_seq, event_type, body, status, next_attempt_at, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
+                             event_seq, event_type, body, status, next_attempt_at, created_at, \
+                             url, call_id) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $8, $9) \
                              ON CONFLICT DO NOTHING")
                             .bind(new_id("msg")).bind(&id).bind(&ws).bind(seq).bind(kind)
-                            .bind(body(kind, *at, data)).bind(now)
+                            .bind(body).bind(now).bind(url).bind(call)
                             .execute(&mut *tx).await?.rows_affected();
                     }
                 }
@@ -367,8 +407,9 @@ impl Store {
 
     /// The oldest pending delivery of every enabled subscription.
     pub async fn delivery_heads(&self) -> StoreResult<Vec<Head>> {
-        let sql = "SELECT d.id, d.webhook_id, w.url, d.body, d.attempts, d.next_attempt_at, \
-            d.lease_until, d.created_at, w.secret, w.old_secret, w.old_secret_until \
+        let sql = "SELECT d.id, d.webhook_id, COALESCE(d.url, w.url) AS url, d.body, d.attempts, \
+            d.next_attempt_at, d.lease_until, d.created_at, w.secret, w.old_secret, \
+            w.old_secret_until, w.kind, w.method, w.headers, d.call_id, d.workspace_id \
             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
             WHERE w.enabled = 1 AND d.status = 'pending' AND d.event_seq = \
               (SELECT MIN(x.event_seq) FROM webhook_deliveries x \

@@ -157,15 +157,23 @@ impl Dispatcher {
         if !self.store.lease_delivery(&head.id, lease).await? {
             return Ok(());
         }
+        let crm = head.kind == "crm";
         let sent = match Target::parse(&head.url) {
             Ok(target) => match target.resolve(cfg.allow_private).await {
                 Ok(addrs) => {
                     let now = now_ms();
                     let ts = now / 1000;
                     match super::headers(&head.secrets(now), &head.id, ts, head.body.as_bytes()) {
-                        Ok(h) => {
+                        Ok(signed) => {
+                            let mut h: Vec<(String, String)> =
+                                signed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                            h.extend(head.extra_headers());
+                            if let Some(call) = head.call_id.as_ref().filter(|_| crm) {
+                                h.push(("idempotency-key".into(), call.clone()));
+                            }
+                            let method = if crm { head.method.as_str() } else { "POST" };
                             target
-                                .post(&addrs, &h, head.body.clone(), cfg.timeout)
+                                .send(method, &addrs, &h, head.body.clone(), cfg.timeout)
                                 .await
                         }
                         Err(e) => Err(e.to_string()),
@@ -182,9 +190,13 @@ impl Dispatcher {
                 tracing::debug!(delivery = %head.id, status, "webhook delivered");
                 self.store
                     .record_attempt(&head.id, true, Some(status), None, None)
-                    .await
+                    .await?;
+                match head.call_id.as_deref().filter(|_| crm) {
+                    Some(call) => self.store.crm_writeback_delivered(call).await,
+                    None => Ok(()),
+                }
             }
-            Ok(410) => {
+            Ok(410) if !crm => {
                 tracing::info!(webhook = %head.webhook_id, "endpoint answered 410 Gone: subscription disabled");
                 self.store
                     .record_attempt(&head.id, false, Some(410), Some("410 Gone"), None)
@@ -198,11 +210,33 @@ impl Dispatcher {
                     Ok(s) => (Some(s), format!("HTTP {s}")),
                     Err(e) => (None, e),
                 };
-                let next = next_attempt(cfg, head.attempts + 1, now, head.created_at, jitter());
+                // A CRM that refuses the request itself (4xx other than a
+                // timeout or rate limit) will refuse it again.
+                let permanent =
+                    crm && status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
+                let next = if permanent {
+                    None
+                } else {
+                    next_attempt(cfg, head.attempts + 1, now, head.created_at, jitter())
+                };
                 tracing::info!(delivery = %head.id, error = %error, retry_at = ?next, "webhook attempt failed");
                 self.store
                     .record_attempt(&head.id, false, status, Some(&error), next)
-                    .await
+                    .await?;
+                match head.call_id.as_deref().filter(|_| crm && next.is_none()) {
+                    Some(call) => {
+                        tracing::warn!(call, error = %error, "CRM write-back failed");
+                        self.store
+                            .crm_writeback_failed(
+                                &head.workspace_id,
+                                call,
+                                &error,
+                                head.attempts + 1,
+                            )
+                            .await
+                    }
+                    None => Ok(()),
+                }
             }
         }
     }

@@ -92,25 +92,27 @@ impl Target {
         Ok(addrs)
     }
 
-    /// POSTs `body` with `headers` to the first address that connects;
+    /// Sends `body` (`method`, JSON) with `headers` to the first address that connects;
     /// the response's status, or why there was none. The whole attempt
     /// (connect, TLS, request, response head) is bounded by `timeout`.
-    pub async fn post(
+    pub async fn send(
         &self,
+        method: &str,
         addrs: &[SocketAddr],
-        headers: &[(&'static str, String)],
+        headers: &[(String, String)],
         body: String,
         timeout: Duration,
     ) -> Result<u16, String> {
-        tokio::time::timeout(timeout, self.post_inner(addrs, headers, body))
+        tokio::time::timeout(timeout, self.send_inner(method, addrs, headers, body))
             .await
             .unwrap_or_else(|_| Err(format!("timed out after {} ms", timeout.as_millis())))
     }
 
-    async fn post_inner(
+    async fn send_inner(
         &self,
+        method: &str,
         addrs: &[SocketAddr],
-        headers: &[(&'static str, String)],
+        headers: &[(String, String)],
         body: String,
     ) -> Result<u16, String> {
         let mut last = String::from("no address");
@@ -125,9 +127,9 @@ impl Target {
                             .connect(name, tcp)
                             .await
                             .map_err(|e| format!("TLS: {e}"))?;
-                        self.request(TokioIo::new(tls), headers, body).await
+                        self.request(TokioIo::new(tls), method, headers, body).await
                     } else {
-                        self.request(TokioIo::new(tcp), headers, body).await
+                        self.request(TokioIo::new(tcp), method, headers, body).await
                     };
                 }
                 Err(e) => last = format!("connect {addr}: {e}"),
@@ -139,7 +141,8 @@ impl Target {
     async fn request<IO>(
         &self,
         io: IO,
-        headers: &[(&'static str, String)],
+        method: &str,
+        headers: &[(String, String)],
         body: String,
     ) -> Result<u16, String>
     where
@@ -149,7 +152,9 @@ impl Target {
             .await
             .map_err(|e| format!("HTTP: {e}"))?;
         let driver = tokio::spawn(conn);
-        let mut req = hyper::Request::post(self.path.as_str())
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(self.path.as_str())
             .header("host", self.authority.as_str())
             .header("content-type", "application/json")
             .header(
@@ -157,7 +162,7 @@ impl Target {
                 concat!("tenex-voice/", env!("CARGO_PKG_VERSION")),
             );
         for (k, v) in headers {
-            req = req.header(*k, v.as_str());
+            req = req.header(k.as_str(), v.as_str());
         }
         let req = req
             .body(Full::new(Bytes::from(body)))

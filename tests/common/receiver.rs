@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::Value;
 
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: Method,
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The status it was answered with.
@@ -110,11 +112,19 @@ impl Receiver {
     }
 }
 
-async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn handle(
+    State(r): State<Receiver>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let (status, delay) = r.lock().script.pop_front().unwrap_or((200, Duration::ZERO));
     // Recorded on arrival: a sender that dies while this endpoint is slow has
     // still delivered the request once.
     r.lock().got.push(Received {
+        method,
+        uri,
         headers,
         body,
         answered: status,
