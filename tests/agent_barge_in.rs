@@ -122,6 +122,8 @@ async fn caller_barge_in_stops_the_agent_and_backchannels_do_not() {
 
     // The conversation went on: the caller's question, the agent's answer.
     let stored = rig.store.get(record.id).expect("stored");
+    // The barge-in was stored for monitors (once, as logged).
+    assert_eq!(stored.barge_ins, [(item.clone(), played_ms)]);
     let caller: Vec<&str> = stored
         .by(Speaker::Caller)
         .map(|s| s.text.as_str())

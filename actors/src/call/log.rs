@@ -155,6 +155,8 @@ pub struct StoredCall {
     pub dtmf: Vec<char>,
     /// Barge-ins in order: (item cut, ms of it played).
     pub barge_ins: Vec<(String, u32)>,
+    /// Interim text as published, in order: (speaker, item, text).
+    pub deltas: Vec<(Speaker, String, String)>,
     /// Whether the agent's run was reported over.
     pub run_done: bool,
     latency_seqs: Vec<u64>,
@@ -255,6 +257,9 @@ impl CallStore for MemoryStore {
             }
         });
         done(())
+    }
+    fn delta(&self, call: CallId, speaker: Speaker, item_id: String, delta: String) {
+        self.with(call, |c| c.deltas.push((speaker, item_id, delta)));
     }
     fn run_done(&self, call: CallId) -> StoreFuture<'_> {
         self.with(call, |c| c.run_done = true);

@@ -153,3 +153,57 @@ async fn write(s: &ReaderArgs, seq: u64, ev: CallEvent) -> Result<(), StoreFailu
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::log::MemoryStore;
+    use crate::realtime::Speaker;
+    use crate::sip::HungUpBy;
+
+    #[tokio::test]
+    async fn readers_store_key_presses_barge_ins_and_interim_text_once() {
+        let log = Arc::new(EventLog::default());
+        log.push(CallEvent::Answered);
+        log.push(CallEvent::Bridge(BridgeEvent::TranscriptDelta {
+            speaker: Speaker::Agent,
+            item_id: "item1".into(),
+            delta: "Hel".into(),
+        }));
+        log.push(CallEvent::Dtmf('5'));
+        log.push(CallEvent::Bridge(BridgeEvent::BargeIn {
+            item_id: "item1".into(),
+            played_ms: 1_240,
+        }));
+        log.push(CallEvent::Ended {
+            by: HungUpBy::Them,
+            cause: None,
+        });
+        let store = Arc::new(MemoryStore::default());
+        let call = CallId(7);
+        for kind in [ReaderKind::Transcript, ReaderKind::Crm] {
+            let args = ReaderArgs {
+                kind,
+                call,
+                log: log.clone(),
+                store: store.clone(),
+            };
+            poll(&args).await.expect("poll");
+        }
+        // A restarted reader resumes at its cursor: nothing twice.
+        let again = ReaderArgs {
+            kind: ReaderKind::Transcript,
+            call,
+            log: log.clone(),
+            store: store.clone(),
+        };
+        poll(&again).await.expect("poll again");
+        let stored = store.get(call).expect("stored");
+        assert_eq!(stored.dtmf, ['5']);
+        assert_eq!(stored.barge_ins, [("item1".to_owned(), 1_240)]);
+        assert_eq!(
+            stored.deltas,
+            [(Speaker::Agent, "item1".to_owned(), "Hel".to_owned())]
+        );
+    }
+}
