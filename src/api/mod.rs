@@ -164,7 +164,7 @@ fn authenticated() -> OpenApiRouter<ApiState> {
         .routes(routes!(calls::hangup))
         .routes(routes!(stream::stream))
         .routes(routes!(stream::workspace_stream))
-        .routes(routes!(recordings::delete))
+        .routes(routes!(recordings::get, recordings::delete))
         .routes(routes!(leads::create, leads::list))
         .routes(routes!(leads::get))
         .routes(routes!(knowledge::create))

@@ -252,6 +252,38 @@ fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
+/// A call's recording: redirects (307) to a fresh signed link (the
+/// `recording_url` of `GET /calls/{id}`), so a stored reference to a call's
+/// recording (a webhook's `recording_url`) never expires.
+#[utoipa::path(get, path = "/calls/{id}/recording", tag = "recordings", params(("id" = String, Path, description = "The call (`call_…`).")),
+    responses(
+        (status = 307, description = "To the signed link (`Location`).",
+            headers(("location" = String, description = "The signed WAV link."))),
+        (status = 410, description = "Deleted, or expired by retention (`gone`).", body = ErrorBody),
+    ))]
+pub(super) async fn get(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let call = match s.store.call(&caller.workspace, &id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("call")),
+        other => other?,
+    };
+    if matches!(call.recording_state.as_str(), "deleted" | "expired") {
+        return Err(gone(&call.recording_state));
+    }
+    let ttl = s
+        .store
+        .settings(&caller.workspace)
+        .await?
+        .recording_url_ttl_s;
+    match recording_url(&s, ttl, &call).await? {
+        Some(url) => Ok(axum::response::Redirect::temporary(&url).into_response()),
+        None => Err(ApiError::not_found("recording")),
+    }
+}
+
 /// Delete a call's recording.
 ///
 /// Its links then answer 410.

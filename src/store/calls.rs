@@ -492,7 +492,8 @@ impl Store {
             if change == CallChange::Ended {
                 if recording.is_some() {
                     let ev = NewEvent::new("recording.ready", json!({"call_id": id,
-                        "recording": format!("/api/v1/voice/calls/{id}")}), "recording".to_owned());
+                        "recording_url": format!("/api/v1/voice/calls/{id}/recording")}),
+                        "recording".to_owned());
                     n += append_events!(tx, ws, &id, [ev]);
                 }
                 let (outcome, run_done): (Option<String>, i64) = sqlx::query_as(

@@ -74,10 +74,13 @@ pub(crate) struct Completing {
     pub(crate) qualified: Option<i64>,
     pub(crate) created_at: i64,
     pub(crate) completed_at: Option<i64>,
+    /// 1 when the call has a recording.
+    pub(crate) recording: i64,
 }
 
 pub(crate) const COMPLETING: &str = "SELECT lead_id, batch_id, outcome, answered_at, duration_ms, \
-    summary, verdict, qualified, created_at, completed_at FROM calls WHERE id = $1";
+    summary, verdict, qualified, created_at, completed_at, \
+    CASE WHEN recording_state = 'ready' THEN 1 ELSE 0 END AS recording FROM calls WHERE id = $1";
 
 /// What completion writes, computed from the call's row and its booking.
 pub(crate) struct Completion {
@@ -125,6 +128,7 @@ impl Completion {
             "lead_status": Value::Null,
             "call_url": format!("/api/v1/voice/calls/{id}"),
             "transcript_url": format!("/api/v1/voice/calls/{id}/transcript"),
+            "recording_url": (c.recording == 1).then(|| format!("/api/v1/voice/calls/{id}/recording")),
         });
         Completion {
             status,
