@@ -81,10 +81,9 @@ async fn a_whole_call(store: &Store, b: &CallBinding, id: u64, started: i64) {
     let calls = DbCalls(store.clone());
     let cid = CallId(id);
     let live = record(id, started, CallOutcome::Completed, false);
-    store
-        .record_call(b, &live, CallChange::Started)
-        .await
-        .expect("started");
+    for change in [CallChange::Started, CallChange::Ringing] {
+        store.record_call(b, &live, change).await.expect("ringing");
+    }
     store
         .record_call(b, &live, CallChange::Answered)
         .await
@@ -266,10 +265,12 @@ async fn a_live_follower_gets_each_event_as_it_is_committed_and_interim_text_wit
     let b = binding(&ws, None);
     let calls = DbCalls(api.store.clone());
     let live = record(3, 1_794_312_000_000, CallOutcome::Completed, false);
-    api.store
-        .record_call(&b, &live, CallChange::Started)
-        .await
-        .expect("started");
+    for change in [CallChange::Started, CallChange::Ringing] {
+        api.store
+            .record_call(&b, &live, change)
+            .await
+            .expect("ringing");
+    }
     let mut s = api
         .sse(&format!("/calls/{}/stream", CallId(3)), &api.a, None)
         .await;
@@ -357,10 +358,12 @@ async fn the_workspace_stream_carries_every_calls_lifecycle_and_resumes() {
 
         a_whole_call(&api.store, &b, 1, 1_794_312_000_000).await;
         let no_answer = record(2, 1_794_312_100_000, CallOutcome::NoAnswer, true);
-        api.store
-            .record_call(&b, &no_answer, CallChange::Started)
-            .await
-            .expect("started");
+        for change in [CallChange::Started, CallChange::Ringing] {
+            api.store
+                .record_call(&b, &no_answer, change)
+                .await
+                .expect("ringing");
+        }
         api.store
             .record_call(&b, &no_answer, CallChange::Ended)
             .await
@@ -541,8 +544,42 @@ async fn crm_write_back_sets_status_latest_verdict_and_history_once_per_call() {
         assert_eq!(got["status"], "meeting_booked");
         assert_eq!(got["latest_verdict"]["call_id"], call2.as_str());
 
+        // 5. A retry that fails at once while an earlier call is still talking
+        //    does not hold back that call's verdict when it completes.
+        let talking = record(5, T + 9_000_000, CallOutcome::Completed, false);
+        store
+            .record_call(&b, &talking, CallChange::Started)
+            .await
+            .expect("start");
+        store
+            .record_call(&b, &talking, CallChange::Answered)
+            .await
+            .expect("answer");
+        let refused = record(6, T + 9_100_000, CallOutcome::Busy, true);
+        store
+            .record_call(&b, &refused, CallChange::Started)
+            .await
+            .expect("start");
+        store
+            .record_call(&b, &refused, CallChange::Ended)
+            .await
+            .expect("end");
+        calls
+            .verdict(CallId(5), 2, verdict(false))
+            .await
+            .expect("verdict");
+        let talked = record(5, T + 9_000_000, CallOutcome::Completed, true);
+        store
+            .record_call(&b, &talked, CallChange::Ended)
+            .await
+            .expect("end");
+        calls.run_done(CallId(5)).await.expect("run done");
+        let got = lead_now().await;
+        assert_eq!(got["status"], "unqualified", "{got}");
+        assert_eq!(got["latest_verdict"]["call_id"], CallId(5).to_string());
+
         // Replays of every completion change nothing.
-        for id in 1..=4 {
+        for id in 1..=6 {
             calls.run_done(CallId(id)).await.expect("again");
         }
         store
@@ -569,10 +606,12 @@ async fn crm_write_back_sets_status_latest_verdict_and_history_once_per_call() {
                 (id(1), "no-answer".to_owned()),
                 (id(2), "qualified".to_owned()),
                 (id(3), "busy".to_owned()),
+                (id(5), "unqualified".to_owned()),
+                (id(6), "busy".to_owned()),
             ]
         );
         assert_eq!(got["attempts"][2]["meeting_booked"], 1);
-        for n in 1..=4 {
+        for n in 1..=6 {
             let events = api
                 .sse(&format!("/calls/{}/stream", CallId(n)), &api.a, None)
                 .await

@@ -443,6 +443,39 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
             .is_some_and(|t| t.contains("+15550002222")),
         "the workspace's caller id: {done}"
     );
+
+    // Its events: ringing only once the lead's phone sent 180, then answered,
+    // ended, and the run's completion, which wrote the verdict to the lead.
+    let events = rig
+        .api
+        .sse(&format!("/calls/{call_id}/stream"), &rig.api.a, None)
+        .await
+        .until_closed(WAIT)
+        .await;
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event == "call.state")
+        .filter_map(|e| e.data["state"].as_str())
+        .collect();
+    assert_eq!(states, ["ringing", "answered", "ended"]);
+    let completed = events.last().expect("events");
+    assert_eq!(completed.event, "agent.run.completed");
+    assert_eq!(completed.data["lead_status"], "qualified");
+    let lead_now = rig
+        .get(&format!("/leads/{}", lead["id"].as_str().expect("lead")))
+        .await;
+    assert_eq!(lead_now["status"], "qualified", "{lead_now}");
+    assert_eq!(lead_now["latest_verdict"]["call_id"], call_id.as_str());
+    // The refused call never rang, and is complete too.
+    let refused = rig
+        .api
+        .sse(&format!("/calls/{busy_call}/stream"), &rig.api.a, None)
+        .await
+        .until_closed(WAIT)
+        .await;
+    let kinds: Vec<&str> = refused.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["call.state", "call.ended", "agent.run.completed"]);
+    assert_eq!(refused[1].data["hangup_cause"], "trunk-limit");
 }
 
 /// A live outbound call placed by a session is hung up through the API: 202

@@ -63,7 +63,11 @@ fn binding(ws: &str) -> CallBinding {
 async fn answered_call(store: &Store, ws: &str, id: u64) {
     let b = binding(ws);
     let live = record(id, T, CallOutcome::Completed, false);
-    for change in [CallChange::Started, CallChange::Answered] {
+    for change in [
+        CallChange::Started,
+        CallChange::Ringing,
+        CallChange::Answered,
+    ] {
         store.record_call(&b, &live, change).await.expect("write");
     }
     let ended = record(id, T, CallOutcome::Completed, true);
@@ -82,7 +86,7 @@ async fn answered_call(store: &Store, ws: &str, id: u64) {
 async fn unanswered_call(store: &Store, ws: &str, id: u64) {
     let b = binding(ws);
     let r = record(id, T, CallOutcome::NoAnswer, true);
-    for change in [CallChange::Started, CallChange::Ended] {
+    for change in [CallChange::Started, CallChange::Ringing, CallChange::Ended] {
         store.record_call(&b, &r, change).await.expect("write");
     }
 }

@@ -371,8 +371,12 @@ fn lifecycle_events(
     };
     let once = |s: &str| Some(s.to_owned());
     match change {
-        CallChange::Started => vec![
-            NewEvent::new("call.started", state("ringing"), once("started")),
+        CallChange::Started => vec![NewEvent::new(
+            "call.started",
+            state("started"),
+            once("started"),
+        )],
+        CallChange::Ringing => vec![
             NewEvent::new("call.ringing", state("ringing"), once("ringing")),
             NewEvent::new("call.state", state("ringing"), once("state:ringing")),
         ],
@@ -392,7 +396,7 @@ fn lifecycle_events(
 
 fn status_of(change: CallChange) -> &'static str {
     match change {
-        CallChange::Started => "ringing",
+        CallChange::Started | CallChange::Ringing => "ringing",
         CallChange::Answered | CallChange::Hold(false) => "in-progress",
         CallChange::Hold(true) => "on-hold",
         CallChange::Ended => "ended",

@@ -8,8 +8,9 @@
 //!   webhook with the verdict).
 //!
 //! Completion happens once per call (`calls.completed_at`; the event's source
-//! is unique), so a replayed write-back never duplicates anything, and an older
-//! call completing late does not overwrite a newer call's status on the lead.
+//! is unique), so a replayed write-back never duplicates anything; an older
+//! conversation completing late does not overwrite a newer one's status and
+//! verdict, and an unanswered attempt never holds back a conversation's.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -80,7 +81,8 @@ pub(crate) struct Completing {
 
 pub(crate) const COMPLETING: &str = "SELECT lead_id, batch_id, outcome, answered_at, duration_ms, \
     summary, verdict, qualified, created_at, completed_at, \
-    CASE WHEN recording_state = 'ready' THEN 1 ELSE 0 END AS recording FROM calls WHERE id = $1";
+    CAST(CASE WHEN recording_state = 'ready' THEN 1 ELSE 0 END AS BIGINT) AS recording \
+    FROM calls WHERE id = $1";
 
 /// What completion writes, computed from the call's row and its booking.
 pub(crate) struct Completion {
@@ -183,13 +185,25 @@ macro_rules! complete {
                     .bind(c.created_at)
                     .execute(&mut *$tx)
                     .await?;
+                    // `last_call_at` is the newest conversation written back: an
+                    // older conversation completing late changes nothing, and an
+                    // unanswered attempt only turns `new` into `unreachable`
+                    // (it never holds back a conversation's verdict).
                     sqlx::query(
                         "UPDATE leads SET \
-                         status = CASE WHEN $1 = 1 AND status NOT IN ('new', 'unreachable') \
-                             THEN status ELSE $2 END, \
-                         latest_verdict = COALESCE($3, latest_verdict), \
-                         last_call_at = $4, updated_at = $5 \
-                         WHERE id = $6 AND (last_call_at IS NULL OR last_call_at <= $4)",
+                         status = CASE \
+                             WHEN $1 = 1 THEN CASE WHEN status IN ('new', 'unreachable') \
+                                 THEN $2 ELSE status END \
+                             WHEN last_call_at IS NULL OR last_call_at <= $4 THEN $2 \
+                             ELSE status END, \
+                         latest_verdict = CASE \
+                             WHEN $1 = 0 AND (last_call_at IS NULL OR last_call_at <= $4) \
+                             THEN COALESCE($3, latest_verdict) ELSE latest_verdict END, \
+                         last_call_at = CASE \
+                             WHEN $1 = 0 AND (last_call_at IS NULL OR last_call_at <= $4) \
+                             THEN $4 ELSE last_call_at END, \
+                         updated_at = $5 \
+                         WHERE id = $6",
                     )
                     .bind(i64::from(done.sticky))
                     .bind(done.status)

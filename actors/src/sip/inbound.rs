@@ -189,6 +189,7 @@ pub(crate) async fn handle_invite(
         let _ = handler.handle(&mut tx).await;
     });
     let _ = dialog.ringing(None, None);
+    shared.registry.mark_ringing(id);
 
     // Ring until it is time to answer, unless the caller gives up first (CANCEL: the
     // stack answers 200 to it and 487 to the INVITE).

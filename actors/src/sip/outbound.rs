@@ -187,6 +187,7 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
     let mut media: Option<(MediaLeg, mpsc::Receiver<MediaEvent>)> = None;
     let mut negotiated = None;
     let mut timed_out = false;
+    let mut rang = false;
     let rings = req.app.as_ref().map(|_| Rings::new());
     let mode = rings.as_ref().map_or(MediaMode::Echo, Rings::mode);
     let final_response = loop {
@@ -197,6 +198,10 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
                 let _ = dialog.cancel().await;
             }
             Some(state) = states.recv() => {
+                if matches!(state, DialogState::Early(..)) && !rang {
+                    rang = true;
+                    shared.registry.mark_ringing(id);
+                }
                 if let DialogState::Early(_, resp) = state
                     && !resp.body.is_empty()
                     && media.is_none()

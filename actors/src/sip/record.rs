@@ -61,8 +61,11 @@ impl std::fmt::Debug for CallTag {
 /// What just happened to a call, for a [`CallObserver`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallChange {
-    /// Admitted: an inbound call starts ringing, an outbound INVITE goes out.
+    /// Admitted: an inbound call is being set up, an outbound INVITE goes out.
     Started,
+    /// Ringing: we sent 180 to an inbound caller, or the callee's phone
+    /// answered an outbound INVITE with its first 18x.
+    Ringing,
     /// Answered; media runs.
     Answered,
     /// Put on hold (`true`) or taken off it (`false`) by a re-INVITE.

@@ -279,6 +279,12 @@ impl Registry {
         self.notify(seen, change);
     }
 
+    /// Tells the observer the call is ringing (once per call: callers only
+    /// call it on the first 180/183).
+    pub(crate) fn mark_ringing(&self, call: CallId) {
+        self.change(call, CallChange::Ringing, |_| {});
+    }
+
     /// Records that a call was answered with `codec` on our RTP `port`.
     pub(crate) fn mark_answered(&self, call: CallId, codec: tenex_media::sdp::Codec, port: u16) {
         self.change(call, CallChange::Answered, |r| {
