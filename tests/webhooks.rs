@@ -61,6 +61,12 @@ fn binding(ws: &str) -> CallBinding {
 /// An answered call, start to completion: call.started, call.ringing,
 /// call.answered, call.ended, agent.run.completed.
 async fn answered_call(store: &Store, ws: &str, id: u64) {
+    answered_call_with(store, ws, id, false).await;
+}
+
+/// [`answered_call`], with a recording when `recorded` (then
+/// `recording.ready` comes before `call.ended`).
+async fn answered_call_with(store: &Store, ws: &str, id: u64, recorded: bool) {
     let b = binding(ws);
     let live = record(id, T, CallOutcome::Completed, false);
     for change in [
@@ -70,7 +76,10 @@ async fn answered_call(store: &Store, ws: &str, id: u64) {
     ] {
         store.record_call(&b, &live, change).await.expect("write");
     }
-    let ended = record(id, T, CallOutcome::Completed, true);
+    let mut ended = record(id, T, CallOutcome::Completed, true);
+    if recorded {
+        ended.recording = Some(format!("/tmp/call-{id}.wav").into());
+    }
     store
         .record_call(&b, &ended, CallChange::Ended)
         .await
@@ -159,7 +168,7 @@ async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed(
         receiver.script(&[(500, Duration::ZERO), (503, Duration::ZERO)]);
         let dispatcher = Dispatcher::new(api.store.clone(), fast()).spawn();
         let ws = ws(&api.store).await;
-        answered_call(&api.store, &ws, 1).await;
+        answered_call_with(&api.store, &ws, 1, true).await;
         unanswered_call(&api.store, &ws, 2).await;
 
         let got = receiver
@@ -171,7 +180,7 @@ async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed(
                         .collect::<Vec<_>>(),
                 )
                 .len()
-                    == 9
+                    == 10
             })
             .await;
         // Every request verifies with the subscription's secret.
@@ -179,7 +188,15 @@ async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed(
         // Each event once, in the order the events happened.
         let m = messages(&got);
         let (c1, c2) = (CallId(1).to_string(), CallId(2).to_string());
-        let want: Vec<(String, String)> = ANSWERED
+        let recorded = [
+            "call.started",
+            "call.ringing",
+            "call.answered",
+            "recording.ready",
+            "call.ended",
+            "agent.run.completed",
+        ];
+        let want: Vec<(String, String)> = recorded
             .iter()
             .map(|k| (k.to_string(), c1.clone()))
             .chain(UNANSWERED.iter().map(|k| (k.to_string(), c2.clone())))
@@ -212,6 +229,14 @@ async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed(
         let body = done.json();
         assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
         assert_eq!(body["data"]["outcome"], "unqualified");
+        let ready = got
+            .iter()
+            .find(|r| r.kind() == "recording.ready")
+            .expect("ready");
+        assert_eq!(
+            ready.json()["data"]["recording_url"],
+            format!("/api/v1/voice/calls/{c1}/recording")
+        );
 
         // The delivery log.
         let (st, _, log) = api
@@ -224,7 +249,7 @@ async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed(
             .await;
         assert_eq!(st, 200, "{log}");
         let rows = log["data"].as_array().expect("rows");
-        assert_eq!(rows.len(), 9);
+        assert_eq!(rows.len(), 10);
         assert!(
             rows.iter()
                 .all(|d| d["status"] == "delivered" && d["last_status"] == 200)
@@ -250,6 +275,46 @@ async fn deliveries_are_signed_in_order_retried_with_one_id_logged_and_replayed(
         let again = receiver.wait(WAIT, |g| g.len() > n).await;
         assert_eq!(again[n].id(), got[0].id());
         assert!(verify(&secret, &again[n]));
+
+        // An endpoint slower than the attempt's limit (2 s here) gets the
+        // message again, same id, until it answers in time.
+        receiver.script(&[(200, Duration::from_secs(3))]);
+        let before = again.len();
+        unanswered_call(&api.store, &ws, 3).await;
+        let slow = receiver
+            .wait(WAIT, |g| {
+                let after: Vec<Received> = g[before.min(g.len())..]
+                    .iter()
+                    .filter(|r| r.answered == 200)
+                    .cloned()
+                    .collect();
+                messages(&after).len() == UNANSWERED.len() && after.len() > UNANSWERED.len()
+            })
+            .await;
+        let first_slow = slow[before].id();
+        assert!(
+            slow[before + 1..].iter().any(|r| r.id() == first_slow),
+            "retried"
+        );
+        let (_, _, log) = api
+            .call(
+                "GET",
+                &format!("/webhooks/{wid}/deliveries"),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        let timed_out = log["data"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|d| d["id"] == first_slow.as_str())
+            .expect("logged");
+        assert!(
+            timed_out["attempts"].as_i64().is_some_and(|n| n >= 2),
+            "{timed_out}"
+        );
+        assert_eq!(timed_out["status"], "delivered");
 
         // Another workspace sees none of it.
         for (method, path) in [
