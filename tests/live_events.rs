@@ -347,6 +347,9 @@ async fn a_live_follower_gets_each_event_as_it_is_committed_and_interim_text_wit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workspace_stream_carries_every_calls_lifecycle_and_resumes() {
+    // Idle streams get a comment every 15 s unless configured otherwise.
+    let default = tenex_voice::api::ApiState::new(common::db::sqlite("sse-defaults").await);
+    assert_eq!(default.keep_alive, Duration::from_secs(15));
     for api in apis("sse-workspace").await {
         let ws = workspace(&api, "acme").await;
         let b = binding(&ws, None);

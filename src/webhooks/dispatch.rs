@@ -255,6 +255,9 @@ mod tests {
     #[test]
     fn retries_back_off_with_jitter_for_up_to_a_day() {
         let cfg = DispatcherConfig::default();
+        assert_eq!(cfg.timeout, Duration::from_secs(10), "10 s per attempt");
+        assert_eq!(cfg.give_up_after, Duration::from_secs(86_400));
+        assert!(!cfg.allow_private);
         let t0 = 1_000_000_000;
         // 5 s ± 20 % after the first failure, 30 s ± 20 % after the second.
         assert_eq!(next_attempt(&cfg, 1, t0, t0, 0.0), Some(t0 + 4_000));
