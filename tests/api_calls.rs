@@ -1472,6 +1472,21 @@ async fn every_operation_answers_as_the_openapi_document_says() {
     assert_eq!(r.0, 200, "{}", r.2);
     let r = call!("POST", format!("/webhooks/{hook}/rotate-secret"));
     assert_eq!(r.0, 200, "{}", r.2);
+    // The do-not-call list.
+    let r = call!(
+        "POST",
+        "/dnc",
+        json!({"phone": "+14155550999", "reason": "asked"})
+    );
+    assert_eq!(r.0, 201, "{}", r.2);
+    assert_eq!(
+        call!("POST", "/dnc", json!({"phone": "+14155550999"})).0,
+        200
+    );
+    let r = call!("GET", "/dnc");
+    assert_eq!(r.2["data"][0]["reason"], "asked", "{}", r.2);
+    assert_eq!(call!("DELETE", "/dnc/+14155550999").0, 204);
+    assert_eq!(call!("DELETE", "/dnc/+14155550999").0, 404);
     // The external CRM connector (nothing is sent in this test either).
     assert_eq!(call!("GET", "/crm-connector").0, 404);
     let r = call!(
@@ -1833,4 +1848,78 @@ async fn every_operation_answers_as_the_openapi_document_says() {
         "operations never seen succeeding: {missing:?}"
     );
     c.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_do_not_call_list_is_validated_idempotent_and_per_workspace() {
+    for api in apis("api-dnc").await {
+        let add = |key: &str, body: Value| {
+            let key = key.to_owned();
+            let api = &api;
+            async move { api.call("POST", "/dnc", Some(&key), Some(body)).await }
+        };
+        let r = add(&api.a, json!({"phone": "+13125550142", "reason": "asked"})).await;
+        assert_eq!(r.0, 201, "{}", r.2);
+        assert!(r.2["id"].as_str().is_some_and(|i| i.starts_with("dnc_")));
+        let again = add(&api.a, json!({"phone": "+13125550142"})).await;
+        assert_eq!(again.0, 200);
+        assert_eq!(again.2, r.2, "the existing entry");
+        api.assert_invalid(
+            "POST",
+            "/dnc",
+            &api.a,
+            Some(json!({"phone": "3125550142"})),
+            "phone",
+        )
+        .await;
+        api.assert_invalid(
+            "POST",
+            "/dnc",
+            &api.a,
+            Some(json!({"phone": "+13125550143", "reason": "x".repeat(501)})),
+            "reason",
+        )
+        .await;
+        for n in 0..3 {
+            let r = add(&api.a, json!({"phone": format!("+1312555020{n}")})).await;
+            assert_eq!(r.0, 201);
+        }
+        // Paged newest first, all four.
+        let (_, _, p1) = api.call("GET", "/dnc?limit=3", Some(&api.a), None).await;
+        assert_eq!(p1["data"].as_array().map(Vec::len), Some(3));
+        let cursor = p1["next_cursor"].as_str().expect("cursor");
+        let (_, _, p2) = api
+            .call(
+                "GET",
+                &format!("/dnc?limit=3&cursor={cursor}"),
+                Some(&api.a),
+                None,
+            )
+            .await;
+        assert_eq!(p2["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(p2["data"][0]["phone"], "+13125550142");
+        // Another workspace neither sees nor removes A's numbers.
+        let (_, _, b) = api.call("GET", "/dnc", Some(&api.b), None).await;
+        assert_eq!(b["data"], json!([]));
+        let res = api
+            .call("DELETE", "/dnc/+13125550142", Some(&api.b), None)
+            .await;
+        assert_error(&res, 404, "not_found", None);
+        assert!(
+            api.store
+                .on_dnc(&ws_of(&api.store, "acme").await, "+13125550142")
+                .await
+                .expect("check")
+        );
+        let (st, _, _) = api
+            .call("DELETE", "/dnc/%2B13125550142", Some(&api.a), None)
+            .await;
+        assert_eq!(st, 204, "an encoded + works too");
+        assert!(
+            !api.store
+                .on_dnc(&ws_of(&api.store, "acme").await, "+13125550142")
+                .await
+                .expect("check")
+        );
+    }
 }

@@ -376,6 +376,30 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
     assert_eq!(st, 200);
     let body = json!({"direction": "outbound", "lead_id": lead["id"], "agent_id": agent["id"],
                       "objective": "Qualify for a demo."});
+    // A number on the do-not-call list is not dialed.
+    rig.post("/dnc", json!({"phone": lead["phone"], "reason": "asked"}))
+        .await;
+    let refused = rig
+        .api
+        .call("POST", "/sessions", Some(&rig.api.a), Some(body.clone()))
+        .await;
+    common::api::assert_error(&refused, 409, "conflict", None);
+    assert!(
+        refused.2["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("do-not-call"))
+    );
+    assert_eq!(
+        rig.get("/calls").await["data"],
+        json!([]),
+        "nothing was dialed"
+    );
+    let phone_path = format!("/dnc/{}", lead["phone"].as_str().expect("phone"));
+    let (st, _, _) = rig
+        .api
+        .call("DELETE", &phone_path, Some(&rig.api.a), None)
+        .await;
+    assert_eq!(st, 204);
     let session = rig.post("/sessions", body.clone()).await;
     assert_eq!(session["status"], "placed");
     assert_eq!(session["sip_uri"], Value::Null);

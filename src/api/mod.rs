@@ -6,13 +6,14 @@
 //! profiles, trunks, numbers, sessions, metrics, calls (filters,
 //! transcript, hang-up, live event streams), leads, knowledge documents and search, calendar
 //! connectors and their bookings, webhook subscriptions and their deliveries,
-//! the external CRM connector.
+//! the external CRM connector, the do-not-call list.
 
 mod agents;
 mod auth;
 mod calendars;
 mod calls;
 mod crm;
+mod dnc;
 mod error;
 mod extract;
 mod knowledge;
@@ -179,6 +180,8 @@ fn authenticated() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
         .routes(routes!(crm::get, crm::put, crm::delete))
+        .routes(routes!(dnc::create, dnc::list))
+        .routes(routes!(dnc::delete))
 }
 
 /// The routes that carry their own authority (signed recording links) or

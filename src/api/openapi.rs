@@ -64,6 +64,7 @@ searches."),
 Webhooks spec and delivered from a durable outbox; their delivery log and replay."),
         (name = "crm", description = "The external CRM connector each completed call's verdict \
 is written to."),
+        (name = "dnc", description = "The workspace's do-not-call list: numbers never dialed."),
         (name = "docs", description = "This document and its page."),
     )
 )]

@@ -54,6 +54,8 @@ impl SessionView {
 #[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = NewSession,
     responses(
         (status = 201, description = "The session.", body = SessionView),
+        (status = 409, description = "Outbound: the lead's number is on the do-not-call list \
+            (`conflict`); nothing is dialed.", body = ErrorBody),
         (status = 503, description = "No SIP engine runs on this node (`unavailable`).", body = ErrorBody),
     ))]
 pub(super) async fn create(
@@ -99,6 +101,12 @@ pub(super) async fn create(
             }
             let lead_id = body.lead_id.as_deref().unwrap_or_default();
             let lead = s.store.lead(ws, lead_id).await?;
+            if s.store.on_dnc(ws, &lead.phone).await? {
+                return Err(ApiError::conflict(format!(
+                    "the lead's number {} is on the workspace's do-not-call list",
+                    lead.phone
+                )));
+            }
             let plan = CallPlan {
                 workspace: ws.clone(),
                 agent: s.store.agent(ws, &body.agent_id).await?,

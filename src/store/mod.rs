@@ -15,6 +15,7 @@ mod calendar;
 mod calls;
 pub(crate) mod crm;
 mod crm_connector;
+mod dnc;
 pub(crate) mod events;
 mod keys;
 mod knowledge;
@@ -47,6 +48,7 @@ pub use calls::{
 };
 pub use crm::{Attempt, lead_status};
 pub use crm_connector::{AuthHeader, CRM_FIELDS, CrmConnector, CrmConnectorConfig};
+pub use dnc::{DncEntry, NewDnc};
 pub use events::{CallEvent, FINAL, Hub, LIFECYCLE, LIVE_BUFFER, LiveEvent, WEBHOOK_ONLY};
 pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
