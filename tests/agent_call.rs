@@ -256,3 +256,39 @@ async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
     );
     assert!(stored.verdict.is_some());
 }
+
+/// An answering machine picks up: the agent hears its greeting and ends the
+/// call with `end_call` reason `voicemail`; the call's hang-up cause says so
+/// (which makes the stored outcome `voicemail`, not a conversation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answering_machine_ends_the_call_as_voicemail() {
+    use serde_json::json;
+    use tenex_actors::sip::CallOutcome;
+    use tenex_voice::realtime_sim::script::Script;
+    let script = Script::parse(
+        &json!({
+            "caller_lines": ["You have reached Dana. Please leave a message after the tone."],
+            "turns": [
+                {"say": AGENT_LINES[0]},
+                {"say": "Goodbye.", "tools": [
+                    {"name": "end_call", "arguments": {"reason": "Voicemail"}}]}
+            ],
+            "summary": "Reached voicemail; no message left."
+        })
+        .to_string(),
+    )
+    .expect("script");
+    let rig = AgentRig::start_with("agent-voicemail", AgentConfig::default(), |cfg| {
+        cfg.script = script
+    })
+    .await;
+    let run = rig
+        .call(caller_audio(12.0, &CALLER_AT[..1]))
+        .await
+        .expect("sipp task");
+    assert!(run.all_ok(1), "the agent hung up with BYE: {run:?}");
+    let record = rig.finished().await;
+    assert_eq!(record.hung_up_by, Some(HungUpBy::Us));
+    assert_eq!(record.hangup_cause, Some("voicemail"), "{record:?}");
+    assert_eq!(record.outcome, Some(CallOutcome::Completed));
+}

@@ -374,7 +374,13 @@ impl Actor for CallSupervisor {
             }
             CallMsg::Logged => s.poll_readers(),
             CallMsg::AgentHangup => {
-                s.handle.hangup();
+                // The agent reached an answering machine: the call's outcome is
+                // voicemail (the lead was not reached), not a conversation.
+                if last_end_call_reason(&s.log).as_deref() == Some("voicemail") {
+                    s.handle.hangup_with(CallOutcome::Completed, "voicemail");
+                } else {
+                    s.handle.hangup();
+                }
             }
             CallMsg::RestartBridge => {
                 if !s.ended && s.bridge.is_none() {
@@ -517,6 +523,16 @@ impl Actor for CallSupervisor {
         }
         Ok(())
     }
+}
+
+/// The reason of the agent's last `end_call`, trimmed and lower-cased.
+fn last_end_call_reason(log: &EventLog) -> Option<String> {
+    log.since(0).into_iter().rev().find_map(|(_, ev)| match ev {
+        CallEvent::Bridge(BridgeEvent::EndCall { reason }) => {
+            Some(reason.trim().to_ascii_lowercase())
+        }
+        _ => None,
+    })
 }
 
 /// 400 ms of 440 Hz into the playout ring (the "we lost the agent" tone).

@@ -81,7 +81,10 @@ fn definition(name: &str) -> Option<ToolDef> {
         "end_call" => def(
             "end_call",
             "Hang up after your current sentence has finished playing.",
-            json!({"type":"object","properties":{"reason":{"type":"string"}},"required":["reason"]}),
+            json!({"type":"object","properties":{"reason":{"type":"string",
+                "description":"Why: `done` when the conversation is over, `voicemail` when an \
+answering machine or voicemail greeting picked up (hang up without leaving a message), or a \
+short phrase."}},"required":["reason"]}),
         ),
         _ => return None,
     })
