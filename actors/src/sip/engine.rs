@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -168,21 +168,6 @@ impl SipEngine {
             cfg.rate_limit_per_sec,
             cfg.rate_limit_burst,
         )));
-        {
-            let registry = registry.clone();
-            let limiter = limiter.clone();
-            // Runs for every datagram and every TCP accept, before parsing.
-            transport.set_whitelist(move |ip: IpAddr| {
-                let allowed = limiter
-                    .lock()
-                    .map(|mut l| l.allow(ip, Instant::now()))
-                    .unwrap_or(true);
-                if !allowed {
-                    EngineCounters::bump(&registry.counters.rate_limited);
-                }
-                async move { allowed }
-            });
-        }
         let endpoint = EndpointBuilder::new()
             .with_user_agent("tenex-voice")
             .with_cancel_token(token.clone())
@@ -213,6 +198,25 @@ impl SipEngine {
             }
         });
         let requests = tokio::spawn(request_loop(shared.clone(), incoming));
+        wait_for_tcp(local).await;
+        {
+            let registry = shared.registry.clone();
+            let limiter = limiter.clone();
+            // Runs for every datagram and every TCP accept, before parsing.
+            endpoint
+                .inner
+                .transport_layer
+                .set_whitelist(move |ip: IpAddr| {
+                    let allowed = limiter
+                        .lock()
+                        .map(|mut l| l.allow(ip, Instant::now()))
+                        .unwrap_or(true);
+                    if !allowed {
+                        EngineCounters::bump(&registry.counters.rate_limited);
+                    }
+                    async move { allowed }
+                });
+        }
         tracing::info!(%local, "SIP listening on UDP and TCP");
         Ok(SipEngine {
             shared,
@@ -435,4 +439,41 @@ async fn request_loop(
             }
         }
     }
+}
+
+/// The stack binds its TCP listener only once it starts serving (in the task
+/// spawned above): wait until the port accepts, so a TCP peer that connects
+/// right after `start` returns is not refused. Gives up after 2 s (the listener
+/// then logged why it failed).
+async fn wait_for_tcp(local: SocketAddr) {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let probe = SocketAddr::new(ip, local.port());
+    // On loopback the probe comes from 127.0.0.254, so the stack's accept (which
+    // may run after the rate limit is installed) counts against an address no
+    // peer uses rather than against 127.0.0.1.
+    let from = match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some(SocketAddr::from(([127, 0, 0, 254], 0))),
+        _ => None,
+    };
+    for _ in 0..200 {
+        let connected = match from {
+            Some(from) => match tokio::net::TcpSocket::new_v4() {
+                Ok(sock) => match sock.bind(from) {
+                    Ok(()) => sock.connect(probe).await.is_ok(),
+                    Err(_) => tokio::net::TcpStream::connect(probe).await.is_ok(),
+                },
+                Err(_) => false,
+            },
+            None => tokio::net::TcpStream::connect(probe).await.is_ok(),
+        };
+        if connected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::warn!(%local, "the SIP TCP listener did not come up");
 }
