@@ -1,6 +1,6 @@
 //! A webhook receiver on loopback: records every request (headers and body)
 //! and answers each with the next scripted status (200 once the script is
-//! used up), after an optional delay.
+//! used up), or never (a hung endpoint).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -38,7 +38,8 @@ impl Received {
 #[derive(Default)]
 struct Inner {
     got: Vec<Received>,
-    script: VecDeque<(u16, Duration)>,
+    /// `None`: never answer.
+    script: VecDeque<Option<u16>>,
 }
 
 #[derive(Clone, Default)]
@@ -66,9 +67,14 @@ impl Receiver {
         format!("http://{}{path}", self.addr.expect("started"))
     }
 
-    /// The next requests get these statuses (after these delays).
-    pub fn script(&self, answers: &[(u16, Duration)]) {
-        self.lock().script.extend(answers.iter().copied());
+    /// The next requests get these statuses.
+    pub fn script(&self, statuses: &[u16]) {
+        self.lock().script.extend(statuses.iter().map(|s| Some(*s)));
+    }
+
+    /// The next request gets no answer at all (the sender times out or dies).
+    pub fn hang_next(&self) {
+        self.lock().script.push_back(None);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -119,19 +125,18 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let (status, delay) = r.lock().script.pop_front().unwrap_or((200, Duration::ZERO));
-    // Recorded on arrival: a sender that dies while this endpoint is slow has
-    // still delivered the request once.
+    let next = r.lock().script.pop_front().unwrap_or(Some(200));
+    // Recorded on arrival (`answered` 0 when never answered): a sender that
+    // dies while this endpoint hangs has still delivered the request once.
     r.lock().got.push(Received {
         method,
         uri,
         headers,
         body,
-        answered: status,
+        answered: next.unwrap_or(0),
     });
-    if !delay.is_zero() {
-        // A slow endpoint.
-        tokio::time::sleep(delay).await;
+    match next {
+        Some(status) => StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        None => std::future::pending().await,
     }
-    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
 }
