@@ -517,9 +517,7 @@ impl Store {
             }
             n
         });
-        if appended > 0 {
-            self.hub.committed();
-        }
+        self.appended(appended);
         Ok(())
     }
 
@@ -547,9 +545,7 @@ impl Store {
                 None => 0,
             }
         });
-        if appended > 0 {
-            self.hub.committed();
-        }
+        self.appended(appended);
         Ok(())
     }
 
@@ -766,12 +762,6 @@ impl Store {
         Ok(())
     }
 
-    fn appended(&self, n: u32) {
-        if n > 0 {
-            self.hub.committed();
-        }
-    }
-
     async fn write_summary(&self, call: &str, summary: &str) -> StoreResult<()> {
         let sql = "UPDATE calls SET summary = $1 WHERE id = $2";
         on_db!(self, pool => sqlx::query(sql).bind(summary).bind(call)
@@ -939,6 +929,9 @@ impl CallStore for DbCalls {
         db(async move { self.0.write_event(&key, ev).await })
     }
     fn delta(&self, call: CallId, speaker_: Speaker, item_id: String, delta: String) {
+        if !self.0.hub.has_live_followers() {
+            return;
+        }
         let key = call_key(call);
         self.0.hub.live(LiveEvent {
             kind: "transcript.delta",

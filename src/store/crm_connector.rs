@@ -399,9 +399,7 @@ impl Store {
                 "crm.writeback.failed".to_owned());
             append_events!(tx, workspace, call, [ev])
         });
-        if appended > 0 {
-            self.hub.committed();
-        }
+        self.appended(appended);
         Ok(())
     }
 }

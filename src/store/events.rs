@@ -108,6 +108,11 @@ impl Hub {
         self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    /// Whether any follower takes interim events (so they need building).
+    pub fn has_live_followers(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
     /// Sends an interim event to the followers (dropped when nobody follows).
     pub fn live(&self, ev: LiveEvent) {
         let _ = self.live.send(Arc::new(ev));
@@ -213,6 +218,13 @@ impl Store {
     /// The node's event hub.
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    /// `n` events were committed: wake this node's followers (when any were).
+    pub(crate) fn appended(&self, n: u32) {
+        if n > 0 {
+            self.hub.committed();
+        }
     }
 
     /// Up to `limit` events of `workspace` after `after`, oldest first; of one
