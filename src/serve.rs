@@ -74,6 +74,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TENEX_WEBHOOK_TIMEOUT_S", default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..=60))]
     pub webhook_timeout_s: u64,
+    /// Seconds a campaign call stays this node's without a renewal: after a
+    /// crash, another node (or this one, restarted) settles the calls the dead
+    /// node was running once their lease is this old.
+    #[arg(long, env = "TENEX_DIALER_LEASE_S", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(2..=600))]
+    pub dialer_lease_s: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +249,17 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         },
     )
     .spawn();
+    // Campaign calls: every node dials from the shared queue.
+    let dialer = crate::dialer::Dialer {
+        store: store.clone(),
+        apps: apps.clone(),
+        engine: engine.handle(),
+        config: crate::dialer::DialerConfig {
+            lease: Duration::from_secs(args.dialer_lease_s),
+            ..Default::default()
+        },
+    }
+    .spawn();
     let public_url = args
         .public_url
         .clone()
@@ -273,12 +290,15 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         engine.local_addr()
     );
     shutdown_signal().await;
+    // Draining: the dialer places no new calls but keeps renewing the leases
+    // of the calls still running.
     engine.set_draining(true);
     tracing::info!(active = engine.stats().active_calls, "draining");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while engine.stats().active_calls > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    dialer.abort();
     engine.shutdown().await;
     let _ = stop_http.send(());
     let _ = http_task.await;

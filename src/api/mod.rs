@@ -6,10 +6,11 @@
 //! profiles, trunks, numbers, sessions, metrics, calls (filters,
 //! transcript, hang-up, live event streams), leads, knowledge documents and search, calendar
 //! connectors and their bookings, webhook subscriptions and their deliveries,
-//! the external CRM connector, the do-not-call list.
+//! the external CRM connector, the do-not-call list, outbound campaigns (batches).
 
 mod agents;
 mod auth;
+pub(crate) mod batches;
 mod calendars;
 mod calls;
 mod crm;
@@ -182,6 +183,12 @@ fn authenticated() -> OpenApiRouter<ApiState> {
         .routes(routes!(crm::get, crm::put, crm::delete))
         .routes(routes!(dnc::create, dnc::list))
         .routes(routes!(dnc::delete))
+        .routes(routes!(batches::create, batches::list))
+        .routes(routes!(batches::get))
+        .routes(routes!(batches::results))
+        .routes(routes!(batches::pause))
+        .routes(routes!(batches::resume))
+        .routes(routes!(batches::cancel))
 }
 
 /// The routes that carry their own authority (signed recording links) or

@@ -65,6 +65,9 @@ Webhooks spec and delivered from a durable outbox; their delivery log and replay
         (name = "crm", description = "The external CRM connector each completed call's verdict \
 is written to."),
         (name = "dnc", description = "The workspace's do-not-call list: numbers never dialed."),
+        (name = "batches", description = "Outbound campaigns: a batch of leads called by the \
+durable dialer within concurrency, calls-per-second, calling-window and retry rules; status, \
+counts per outcome and per-lead results."),
         (name = "docs", description = "This document and its page."),
     )
 )]

@@ -281,6 +281,12 @@ impl Agent {
         self.objective_templates
             .get(objective)
             .cloned()
+            .or_else(|| {
+                super::batches::OBJECTIVE_TEMPLATES
+                    .iter()
+                    .find(|(name, _)| *name == objective)
+                    .map(|(_, text)| (*text).to_owned())
+            })
             .unwrap_or_else(|| objective.to_owned())
     }
 

@@ -75,12 +75,13 @@ pub(crate) struct Completing {
     pub(crate) qualified: Option<i64>,
     pub(crate) created_at: i64,
     pub(crate) completed_at: Option<i64>,
+    pub(crate) hangup_cause: Option<String>,
     /// 1 when the call has a recording.
     pub(crate) recording: i64,
 }
 
 pub(crate) const COMPLETING: &str = "SELECT lead_id, batch_id, outcome, answered_at, duration_ms, \
-    summary, verdict, qualified, created_at, completed_at, \
+    summary, verdict, qualified, created_at, completed_at, hangup_cause, \
     CAST(CASE WHEN recording_state = 'ready' THEN 1 ELSE 0 END AS BIGINT) AS recording \
     FROM calls WHERE id = $1";
 
@@ -227,7 +228,21 @@ macro_rules! complete {
                     done.event,
                     "completed".to_owned(),
                 );
-                $crate::store::events::append_events!($tx, $ws, $call, [ev])
+                let n = $crate::store::events::append_events!($tx, $ws, $call, [ev]);
+                // A campaign's lead settles with its call (batch.completed after
+                // the last call's agent.run.completed).
+                n + if c.batch_id.is_some() {
+                    $crate::store::batches::settle_item!(
+                        $tx,
+                        $ws,
+                        $call,
+                        c.outcome.as_deref().unwrap_or("failed"),
+                        c.answered_at.is_some(),
+                        c.hangup_cause.as_deref()
+                    )
+                } else {
+                    0
+                }
             }
             _ => 0u32,
         }

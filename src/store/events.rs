@@ -35,7 +35,12 @@ pub const WEBHOOK_ONLY: &[&str] = &[
 ];
 
 /// Event kinds of the workspace-wide lifecycle feed.
-pub const LIFECYCLE: &[&str] = &["call.state", "call.ended", "agent.run.completed"];
+pub const LIFECYCLE: &[&str] = &[
+    "call.state",
+    "call.ended",
+    "agent.run.completed",
+    "batch.completed",
+];
 
 /// The last event of a call: a call stream closes after it.
 pub const FINAL: &str = "agent.run.completed";

@@ -11,6 +11,7 @@
 //! by [`Store::open`].
 
 mod agents;
+pub(crate) mod batches;
 mod calendar;
 mod calls;
 pub(crate) mod crm;
@@ -38,6 +39,10 @@ use sqlx::sqlite::{
 pub use agents::{
     Agent, AgentPatch, AudioPreference, MAX_DURATION_RANGE, NewAgent, TurnDetection, VOICES,
     VoiceProfile,
+};
+pub use batches::{
+    Batch, BatchCreated, CallWindow, Claim, LeadResult, MAX_BATCH_LEADS, NewBatch,
+    OBJECTIVE_TEMPLATES, Progress, RETRIABLE, Rejection, RetryPolicy, infer_timezone,
 };
 pub use calendar::{
     Booking, BookingRequest, Calendar, MAX_SLOTS, MAX_WINDOW_DAYS, NewCalendar, Slot, WorkingHours,

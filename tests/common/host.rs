@@ -92,7 +92,10 @@ pub async fn rig_with(name: &str, echo: bool) -> Rig {
     };
     let handle = engine.handle();
     let api = api_state(store, move |s: ApiState| {
-        s.with_engine(handle).with_trunk_sync(sync).with_apps(apps)
+        s.with_engine(handle)
+            .with_trunk_sync(sync)
+            .with_apps(apps)
+            .with_private_webhooks(true)
     })
     .await;
     Rig {

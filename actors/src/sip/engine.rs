@@ -327,6 +327,11 @@ impl EngineHandle {
         self.shared.registry.control(call, CallControl::Hangup)
     }
 
+    /// Whether the engine is draining (admitting no new calls).
+    pub fn is_draining(&self) -> bool {
+        self.shared.registry.draining()
+    }
+
     /// See [`SipEngine::reserve_id`].
     pub fn reserve_id(&self) -> CallId {
         self.shared.registry.reserve_id()

@@ -1,0 +1,363 @@
+//! Outbound campaigns end to end: a batch started over the API, dialed by the
+//! durable dialer through the SIP engine to SIPp playing the leads' phones
+//! (`uas_campaign`: the number's last digit picks answer, busy or ring
+//! forever), with the simulator as the agent.
+
+mod common;
+
+use std::time::Duration;
+
+use common::agent::{CALLER_AT, caller_audio};
+use common::host::{Rig, rig};
+use common::receiver::Receiver;
+use common::{Sipp, eventually, free_port, scratch_dir, uas_args};
+use serde_json::{Value, json};
+use tenex_media::g711::G711Law;
+use tenex_voice::dialer::{Dialer, DialerConfig};
+use tenex_voice::webhooks::{Dispatcher, DispatcherConfig};
+
+const ANSWERS: &str = "+13125550101";
+const BUSY: &str = "+13125550102";
+const RINGS: &str = "+13125550103";
+const LISTED: &str = "+13125550111";
+const ASLEEP: &str = "+13125550121";
+
+/// An `Etc/GMT…` zone whose local hour is `want` now (UTC hours `h`).
+fn zone_at_local_hour(want: i64) -> String {
+    let h = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour() as i64;
+    let mut o = want - h;
+    if o < -12 {
+        o += 24;
+    }
+    if o > 14 {
+        o -= 24;
+    }
+    // POSIX-style names: Etc/GMT-5 is five hours ahead of UTC.
+    match o {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+fn dialer(rig: &Rig) -> tokio::task::JoinHandle<()> {
+    Dialer {
+        store: rig.api.store.clone(),
+        apps: rig.router.apps.clone(),
+        engine: rig.engine.handle(),
+        config: DialerConfig {
+            tick: Duration::from_millis(100),
+            ..DialerConfig::default()
+        },
+    }
+    .spawn()
+}
+
+/// What the phones' log says: the numbers called (one entry per INVITE) and
+/// the most calls that were up at once.
+fn phone_log(path: &std::path::Path) -> (Vec<String>, i32) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (mut called, mut up, mut peak) = (Vec::new(), 0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.first().copied() {
+            Some("start") => {
+                called.push(f.get(3).copied().unwrap_or_default().to_owned());
+                up += 1;
+                peak = peak.max(up);
+            }
+            Some("end") => up -= 1,
+            _ => {}
+        }
+    }
+    (called, peak)
+}
+
+async fn results_when(rig: &Rig, batch: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut last = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    for _ in 0..450 {
+        tick.tick().await;
+        rig.sink.flush().await;
+        last = rig.get(&format!("/batches/{batch}/results")).await["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if done(&last) {
+            return last;
+        }
+    }
+    panic!("batch {batch} did not get there: {last:#?}");
+}
+
+fn of<'a>(results: &'a [Value], lead: &Value) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["lead_id"] == *lead)
+        .expect("the lead's result")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
+    let rig = rig("campaign").await;
+    let port = free_port();
+    let log = scratch_dir("campaign-phones").join("phones.log");
+    // Five INVITEs are expected: the answering lead once, the busy and the
+    // ringing ones twice (max_attempts 2); the listed and the sleeping lead never.
+    let phones = tokio::spawn(
+        Sipp::scenario("uas_campaign")
+            .args(uas_args(port, "90s"))
+            .args(["-m", "5", "-trace_logs", "-log_file"])
+            .args([log.to_string_lossy().into_owned()])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
+            .deadline(Duration::from_secs(100))
+            .run(),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
+            "127.0.0.1",
+            port
+        ))
+        .is_err())
+        .await,
+        "the phones are up"
+    );
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada."}),
+        )
+        .await;
+    rig.post(
+        "/trunks",
+        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+               "caller_id": "+15550001111"}),
+    )
+    .await;
+    let rx = Receiver::start().await;
+    let (st, _, hook) = rig
+        .api
+        .call(
+            "POST",
+            "/webhooks",
+            Some(&rig.api.a),
+            Some(json!({"url": rx.url("/hook"), "event_types": ["batch.completed"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{hook}");
+    let _webhooks = Dispatcher::new(
+        rig.api.store.clone(),
+        DispatcherConfig {
+            allow_private: true,
+            tick: Duration::from_millis(50),
+            ..DispatcherConfig::default()
+        },
+    )
+    .spawn();
+    // Everyone but the sleeping lead is at noon; the sleeping lead is at 03:00.
+    let day = zone_at_local_hour(12);
+    let night = zone_at_local_hour(3);
+    let mut leads = Vec::new();
+    for (name, phone, tz) in [
+        ("Ann Answers", ANSWERS, &day),
+        ("Bo Busy", BUSY, &day),
+        ("Cy Rings", RINGS, &day),
+        ("Di Listed", LISTED, &day),
+        ("Ed Asleep", ASLEEP, &night),
+    ] {
+        leads.push(
+            rig.post(
+                "/leads",
+                json!({"name": name, "phone": phone, "timezone": tz}),
+            )
+            .await["id"]
+                .clone(),
+        );
+    }
+    let [ann, bo, cy, di, ed] = [0, 1, 2, 3, 4].map(|i| leads[i].clone());
+    rig.post("/dnc", json!({"phone": LISTED, "reason": "asked"}))
+        .await;
+
+    let mut lead_ids = leads.clone();
+    lead_ids.push(json!("lead_doesnotexist"));
+    lead_ids.push(ann.clone());
+    let body = json!({
+        "lead_ids": lead_ids, "objective": "qualify_for_demo", "agent_id": agent["id"],
+        "concurrency": 2, "calls_per_second": 5, "ring_timeout_s": 5,
+        "retry": {"max_attempts": 2, "on": ["no-answer", "busy"], "backoff_minutes": 0.05},
+        "window": {"start": "09:00", "end": "20:00",
+                   "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+    });
+    let post = |body: Value, key: &'static str| {
+        let api = &rig.api;
+        async move {
+            let req = axum::http::Request::builder()
+                .method("POST")
+                .uri("/api/v1/voice/batches")
+                .header("authorization", format!("Bearer {}", api.a))
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(axum::body::Body::from(body.to_string()))
+                .expect("request");
+            api.send(req).await
+        }
+    };
+    let (st, _, created) = post(body.clone(), "campaign-1").await;
+    assert_eq!(st, 202, "{created}");
+    let batch = created["call_batch_id"].as_str().expect("id").to_owned();
+    assert_eq!(created["queued"], 5);
+    assert_eq!(
+        created["rejected"],
+        json!([
+            {"lead_id": "lead_doesnotexist", "reason": "not_found", "message": "no such lead"},
+            {"lead_id": ann, "reason": "duplicate", "message": "listed more than once"},
+        ])
+    );
+    // A retried POST gets the same batch; the same key on another request is refused.
+    let (st, _, again) = post(body.clone(), "campaign-1").await;
+    assert_eq!((st.as_u16(), &again["call_batch_id"]), (200, &json!(batch)));
+    let mut other = body.clone();
+    other["concurrency"] = json!(3);
+    let refused = post(other, "campaign-1").await;
+    common::api::assert_error(&refused, 409, "conflict", None);
+
+    // Dialing starts once a node's dialer runs.
+    let dialer = dialer(&rig);
+    let results = results_when(&rig, &batch, |r| {
+        r.len() == 5 && r.iter().filter(|x| x["state"] == "done").count() == 4
+    })
+    .await;
+    let run = phones.await.expect("sipp");
+    assert!(run.all_ok(5), "the phones: {run:?}");
+    let (called, peak) = phone_log(&log);
+    let count = |n: &str| called.iter().filter(|c| c.as_str() == n).count();
+    assert_eq!(
+        [ANSWERS, BUSY, RINGS, LISTED, ASLEEP].map(count),
+        [1, 2, 2, 0, 0],
+        "INVITEs per number: {called:?}"
+    );
+    assert_eq!(
+        peak, 2,
+        "at most the batch's concurrency (2) at once, and reached"
+    );
+
+    let r = |lead: &Value| of(&results, lead).clone();
+    assert_eq!(r(&ann)["outcome"], "qualified", "{:#}", r(&ann));
+    assert_eq!(r(&ann)["attempts"], 1);
+    assert_eq!(r(&ann)["qualified"], true);
+    assert!(r(&ann)["summary"].is_string());
+    assert_eq!(r(&ann)["call_ids"].as_array().map(Vec::len), Some(1));
+    for (lead, outcome) in [(&bo, "busy"), (&cy, "no-answer")] {
+        assert_eq!(
+            (&r(lead)["state"], &r(lead)["outcome"], &r(lead)["attempts"]),
+            (&json!("done"), &json!(outcome), &json!(2)),
+            "{:#}",
+            r(lead)
+        );
+    }
+    assert_eq!(
+        (&r(&di)["state"], &r(&di)["outcome"], &r(&di)["attempts"]),
+        (&json!("done"), &json!("dnc"), &json!(0))
+    );
+    // The sleeping lead waits for 09:00 in its own zone.
+    let tz = jiff::tz::TimeZone::get(&night).expect("zone");
+    let local = jiff::Timestamp::now().to_zoned(tz.clone());
+    let opening = local
+        .date()
+        .to_datetime(jiff::civil::time(9, 0, 0, 0))
+        .to_zoned(tz)
+        .expect("opening")
+        .timestamp()
+        .as_millisecond();
+    assert_eq!(
+        (&r(&ed)["state"], &r(&ed)["waiting"], &r(&ed)["attempts"]),
+        (&json!("queued"), &json!("window"), &json!(0))
+    );
+    assert_eq!(r(&ed)["next_attempt_at"], opening, "{:#}", r(&ed));
+
+    // The retries came after the backoff (3 s) from the previous attempt's end.
+    for lead in [&bo, &cy] {
+        let lead_id = lead.as_str().expect("id");
+        let calls = rig
+            .get(&format!("/calls?batch_id={batch}&lead_id={lead_id}"))
+            .await["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let (second, first) = (&calls[0], &calls[1]);
+        let gap =
+            second["created_at"].as_i64().expect("t") - first["ended_at"].as_i64().expect("t");
+        assert!(
+            (3_000..20_000).contains(&gap),
+            "retry {gap} ms after the first attempt ended"
+        );
+    }
+
+    let status = rig.get(&format!("/batches/{batch}")).await;
+    assert_eq!(status["status"], "running", "{status:#}");
+    assert_eq!(
+        status["counts"],
+        json!({"qualified": 1, "busy": 1, "no-answer": 1, "dnc": 1})
+    );
+    assert_eq!(
+        status["progress"],
+        json!({"total": 5, "queued": 1, "waiting_for_window": 1, "dialing": 0, "done": 4,
+               "attempts": 5, "fraction": 0.8})
+    );
+
+    // The answered lead's CRM record has the verdict; the unreachable ones say so.
+    let ann_id = ann.as_str().expect("id");
+    let lead = rig.get(&format!("/leads/{ann_id}")).await;
+    assert!(
+        ["qualified", "meeting_booked"].contains(&lead["status"].as_str().unwrap_or_default()),
+        "{lead:#}"
+    );
+    assert_eq!(lead["latest_verdict"]["call_id"], r(&ann)["call_ids"][0]);
+    let bo_id = bo.as_str().expect("id");
+    assert_eq!(
+        rig.get(&format!("/leads/{bo_id}")).await["status"],
+        "unreachable"
+    );
+
+    // Pause, resume, cancel: the sleeping lead is canceled and the batch ends.
+    for (action, status) in [
+        ("pause", "paused"),
+        ("resume", "running"),
+        ("cancel", "canceled"),
+    ] {
+        let b = rig
+            .post(&format!("/batches/{batch}/{action}"), json!({}))
+            .await;
+        assert_eq!(b["status"], status, "{action}: {b:#}");
+    }
+    let (st, _, again) = rig
+        .api
+        .call(
+            "POST",
+            &format!("/batches/{batch}/resume"),
+            Some(&rig.api.a),
+            None,
+        )
+        .await;
+    assert_eq!(st, 409, "a canceled batch does not resume: {again}");
+    let got = rx
+        .wait(Duration::from_secs(20), |got| {
+            got.iter().any(|r| r.kind() == "batch.completed")
+        })
+        .await;
+    let done = got
+        .iter()
+        .find(|r| r.kind() == "batch.completed")
+        .expect("batch.completed")
+        .json();
+    assert_eq!(done["data"]["batch_id"], batch.as_str());
+    assert_eq!(done["data"]["status"], "canceled");
+    assert_eq!(
+        done["data"]["counts"],
+        json!({"qualified": 1, "busy": 1, "no-answer": 1, "dnc": 1, "canceled": 1})
+    );
+    assert_eq!(done["data"]["attempts"], 5);
+    dialer.abort();
+}
