@@ -8,6 +8,7 @@ pub mod dialer;
 pub mod host;
 pub mod http;
 pub mod keys_cli;
+pub mod mcp;
 pub mod realtime_sim;
 pub mod selfcheck;
 pub mod serve;

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TENEX_DIALER_LEASE_S", default_value_t = 30,
         value_parser = clap::value_parser!(u64).range(2..=600))]
     pub dialer_lease_s: u64,
+    /// Host names `/mcp` answers for besides loopback and the public URL's
+    /// host (comma-separated); requests naming another Host get 403
+    /// (DNS-rebinding protection).
+    #[arg(long, env = "TENEX_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,7 +278,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 .with_engine(engine.handle())
                 .with_trunk_sync(sync)
                 .with_apps(apps)
-                .with_public_url(public_url),
+                .with_public_url(public_url)
+                .with_mcp_hosts(args.mcp_allowed_hosts.clone()),
         ),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

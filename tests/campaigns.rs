@@ -321,6 +321,108 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
         "unreachable"
     );
 
+    // The same results over MCP, through the official SDK's client.
+    let addr = common::mcp::serve(tenex_voice::api::ApiState::new(rig.api.store.clone())).await;
+    let url = format!("http://{addr}/mcp");
+    let steps = json!([
+        {"list_tools": true},
+        {"call": "get_call_results", "arguments": {"call_batch_id": batch}},
+        {"call": "run_voice_qualifier",
+         "arguments": {"lead_ids": [ed, "lead_nope"], "objective": "qualify_for_demo"}},
+        {"call": "run_voice_qualifier", "arguments": {"lead_ids": [], "objective": "x"}},
+        {"call": "get_call_results", "arguments": {"call_batch_id": "batch_nope"}},
+    ]);
+    let mcp = common::mcp::client(&url, &rig.api.a, &steps)
+        .await
+        .expect("the MCP client ran");
+    assert_eq!(mcp["server"]["name"], "tenex-voice");
+    let tools = &mcp["results"][0]["tools"];
+    let tool = |name: &str| {
+        tools
+            .as_array()
+            .and_then(|t| t.iter().find(|x| x["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("tool {name} listed: {tools:#}"))
+    };
+    let run_tool = tool("run_voice_qualifier");
+    assert!(
+        run_tool["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("asynchronously"))
+    );
+    assert_eq!(
+        run_tool["inputSchema"]["required"],
+        json!(["lead_ids", "objective"])
+    );
+    assert!(
+        run_tool["inputSchema"]["properties"]["lead_ids"]["description"].is_string(),
+        "{run_tool:#}"
+    );
+    assert_eq!(
+        tool("get_call_results")["inputSchema"]["required"],
+        json!(["call_batch_id"])
+    );
+    let over_mcp = &mcp["results"][1];
+    assert_eq!(over_mcp["is_error"], false, "{over_mcp:#}");
+    let s = &over_mcp["structured"];
+    assert_eq!(s["status"], "running");
+    assert_eq!(s["counts"], status["counts"]);
+    let ann_mcp = s["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|x| x["lead_id"] == ann))
+        .expect("ann over MCP");
+    assert_eq!(ann_mcp["outcome"], "qualified");
+    assert_eq!(ann_mcp["qualified"], true);
+    assert_eq!(ann_mcp["call_id"], r(&ann)["call_ids"][0]);
+    let line = ann_mcp["summary"].as_str().expect("summary");
+    assert!(!line.contains('\n') && line.len() <= 160 * 4, "{line}");
+    assert!(
+        ann_mcp.get("transcript").is_none(),
+        "transcripts stay behind REST"
+    );
+    let ed_mcp = s["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|x| x["lead_id"] == ed))
+        .expect("ed over MCP");
+    assert_eq!(ed_mcp["outcome"], Value::Null, "pending: {ed_mcp}");
+    let started = &mcp["results"][2];
+    assert_eq!(started["is_error"], false, "{started:#}");
+    assert_eq!(started["structured"]["queued"], 1);
+    assert_eq!(
+        started["structured"]["rejected"][0]["reason"], "not_found",
+        "{started:#}"
+    );
+    let second = started["structured"]["call_batch_id"]
+        .as_str()
+        .expect("batch id")
+        .to_owned();
+    let second_batch = rig.get(&format!("/batches/{second}")).await;
+    assert_eq!(second_batch["objective"], "qualify_for_demo");
+    assert_eq!(second_batch["agent_id"], agent["id"]);
+    for (i, needle) in [(3, "lead_ids"), (4, "batch_nope")] {
+        let e = &mcp["results"][i];
+        assert_eq!(e["is_error"], true, "{e:#}");
+        assert!(
+            e["text"][0].as_str().is_some_and(|t| t.contains(needle)),
+            "{e:#}"
+        );
+    }
+    // Another workspace's key sees nothing of this one; a bad key gets no session.
+    let bad = common::mcp::client(&url, "tnx_wrong", &json!([{"list_tools": true}])).await;
+    assert!(bad.as_ref().is_err_and(|e| e.contains("401")), "{bad:?}");
+    let other = common::mcp::client(
+        &url,
+        &rig.api.b,
+        &json!([{"call": "get_call_results", "arguments": {"call_batch_id": batch}}]),
+    )
+    .await
+    .expect("client");
+    assert_eq!(other["results"][0]["is_error"], true, "{other:#}");
+    let canceled = rig
+        .post(&format!("/batches/{second}/cancel"), json!({}))
+        .await;
+    assert_eq!(canceled["status"], "canceled");
+
     // Pause, resume, cancel: the sleeping lead is canceled and the batch ends.
     for (action, status) in [
         ("pause", "paused"),
@@ -342,14 +444,15 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
         )
         .await;
     assert_eq!(st, 409, "a canceled batch does not resume: {again}");
+    let ours = |r: &common::receiver::Received| {
+        r.kind() == "batch.completed" && r.json()["data"]["batch_id"] == batch.as_str()
+    };
     let got = rx
-        .wait(Duration::from_secs(20), |got| {
-            got.iter().any(|r| r.kind() == "batch.completed")
-        })
+        .wait(Duration::from_secs(20), |got| got.iter().any(ours))
         .await;
     let done = got
         .iter()
-        .find(|r| r.kind() == "batch.completed")
+        .find(|r| ours(r))
         .expect("batch.completed")
         .json();
     assert_eq!(done["data"]["batch_id"], batch.as_str());
@@ -360,4 +463,54 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
     );
     assert_eq!(done["data"]["attempts"], 5);
     dialer.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_answers_only_keys_and_allowed_hosts() {
+    use tower::ServiceExt;
+    let api = common::api::api("mcp-hosts").await;
+    let router = tenex_voice::api::mcp_router(
+        tenex_voice::api::ApiState::new(api.store.clone())
+            .with_mcp_hosts(["voice.example.com".to_owned()]),
+    );
+    let list = |host: &str, key: Option<&str>| {
+        let mut req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/mcp")
+            .header("host", host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        req.body(axum::body::Body::from(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string(),
+        ))
+        .expect("request")
+    };
+    let status = |res: axum::response::Response| res.status().as_u16();
+    let ok = router
+        .clone()
+        .oneshot(list("voice.example.com", Some(&api.a)))
+        .await
+        .expect("answer");
+    assert_eq!(status(ok), 200);
+    let local = router
+        .clone()
+        .oneshot(list("127.0.0.1:8080", Some(&api.a)))
+        .await
+        .expect("answer");
+    assert_eq!(status(local), 200);
+    let rebound = router
+        .clone()
+        .oneshot(list("evil.example", Some(&api.a)))
+        .await
+        .expect("answer");
+    assert_eq!(status(rebound), 403, "a Host not allowed is refused");
+    let anonymous = router
+        .clone()
+        .oneshot(list("voice.example.com", None))
+        .await
+        .expect("answer");
+    assert_eq!(status(anonymous), 401);
 }

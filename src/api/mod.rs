@@ -72,6 +72,9 @@ pub struct ApiState {
     pub allow_private_webhooks: bool,
     /// How often an idle event stream gets a keep-alive comment.
     pub keep_alive: std::time::Duration,
+    /// Host names the MCP endpoint answers for (DNS-rebinding protection):
+    /// loopback names, plus the public URL's host when one is set.
+    pub mcp_allowed_hosts: Vec<String>,
     /// The recording-URL signing key, read from the database on first use.
     url_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
@@ -94,6 +97,7 @@ impl ApiState {
             public_url: None,
             allow_private_webhooks: false,
             keep_alive: std::time::Duration::from_secs(15),
+            mcp_allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
             url_key: Arc::default(),
         }
     }
@@ -123,9 +127,29 @@ impl ApiState {
         self
     }
 
-    /// This state, handing out links under `url` (no trailing slash).
+    /// This state, handing out links under `url` (no trailing slash); MCP
+    /// answers for its host too.
     pub fn with_public_url(mut self, url: impl Into<String>) -> ApiState {
-        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        let url = url.into().trim_end_matches('/').to_owned();
+        if let Some(host) = url
+            .parse::<axum::http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_owned()))
+            && !self.mcp_allowed_hosts.contains(&host)
+        {
+            self.mcp_allowed_hosts.push(host);
+        }
+        self.public_url = Some(url);
+        self
+    }
+
+    /// This state, with MCP answering for these host names as well.
+    pub fn with_mcp_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> ApiState {
+        for h in hosts {
+            if !self.mcp_allowed_hosts.contains(&h) {
+                self.mcp_allowed_hosts.push(h);
+            }
+        }
         self
     }
 
@@ -218,4 +242,28 @@ pub fn router(state: ApiState) -> Router {
         .merge(public)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// The MCP endpoint (`/mcp`, streamable HTTP, stateless), behind the same
+/// bearer keys; see [`crate::mcp`].
+pub fn mcp_router(state: ApiState) -> Router {
+    use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(state.mcp_allowed_hosts.clone())
+        .with_max_request_body_bytes(MAX_BODY);
+    let store = state.store.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(crate::mcp::VoiceMcp::new(store.clone())),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .route_service("/mcp", service)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::authenticate,
+        ))
 }

@@ -43,7 +43,9 @@ pub fn app(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state);
     match api {
-        Some(api) => router.nest("/api/v1/voice", crate::api::router(api)),
+        Some(api) => router
+            .nest("/api/v1/voice", crate::api::router(api.clone()))
+            .merge(crate::api::mcp_router(api)),
         None => router,
     }
 }

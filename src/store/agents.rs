@@ -274,6 +274,15 @@ pub struct Agent {
     pub updated_at: i64,
 }
 
+impl Store {
+    /// The workspace's oldest agent, if it has one.
+    pub async fn first_agent(&self, workspace: &str) -> StoreResult<Option<String>> {
+        let sql = "SELECT id FROM agents WHERE workspace_id = $1 ORDER BY created_at, id LIMIT 1";
+        Ok(on_db!(self, pool => sqlx::query_scalar(sql).bind(workspace)
+            .fetch_optional(pool).await?))
+    }
+}
+
 impl Agent {
     /// The objective text for `objective`: a template's instructions when it
     /// names one, else the text itself.

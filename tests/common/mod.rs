@@ -20,6 +20,7 @@ pub mod api;
 pub mod calls;
 pub mod db;
 pub mod host;
+pub mod mcp;
 pub mod openapi;
 pub mod receiver;
 pub mod sse;
