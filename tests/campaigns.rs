@@ -55,24 +55,35 @@ fn dialer(rig: &Rig) -> tokio::task::JoinHandle<()> {
     .spawn()
 }
 
-/// What the phones' log says: the numbers called (one entry per INVITE) and
-/// the most calls that were up at once.
-fn phone_log(path: &std::path::Path) -> (Vec<String>, i32) {
+/// What the phones' log says: the numbers called (one entry per INVITE), the
+/// most calls that were up at once, and how many calls never ended (a leg
+/// orphaned by a killed engine: the phone rings on, and is not counted up).
+fn phone_log(path: &std::path::Path) -> (Vec<String>, i32, usize) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let (mut called, mut up, mut peak) = (Vec::new(), 0, 0);
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    let ended: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter(|f| f.first() == Some(&"end"))
+        .filter_map(|f| f.get(2).copied())
+        .collect();
+    let (mut called, mut up, mut peak, mut orphans) = (Vec::new(), 0, 0, 0);
+    for f in &lines {
+        let id = f.get(2).copied().unwrap_or_default();
         match f.first().copied() {
             Some("start") => {
                 called.push(f.get(3).copied().unwrap_or_default().to_owned());
-                up += 1;
-                peak = peak.max(up);
+                if ended.contains(id) {
+                    up += 1;
+                    peak = peak.max(up);
+                } else {
+                    orphans += 1;
+                }
             }
             Some("end") => up -= 1,
             _ => {}
         }
     }
-    (called, peak)
+    (called, peak, orphans)
 }
 
 async fn results_when(rig: &Rig, batch: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
@@ -231,7 +242,8 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
     .await;
     let run = phones.await.expect("sipp");
     assert!(run.all_ok(5), "the phones: {run:?}");
-    let (called, peak) = phone_log(&log);
+    let (called, peak, orphans) = phone_log(&log);
+    assert_eq!(orphans, 0);
     let count = |n: &str| called.iter().filter(|c| c.as_str() == n).count();
     assert_eq!(
         [ANSWERS, BUSY, RINGS, LISTED, ASLEEP].map(count),
@@ -513,4 +525,269 @@ async fn mcp_answers_only_keys_and_allowed_hosts() {
         .await
         .expect("answer");
     assert_eq!(status(anonymous), 401);
+}
+
+/// Six leads whose phones ring until the engine gives up.
+const RINGERS: [&str; 6] = [
+    "+13125550103",
+    "+13125550113",
+    "+13125550123",
+    "+13125550133",
+    "+13125550143",
+    "+13125550153",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_queue_and_never_dial_a_lead_twice() {
+    for store in common::db::backends("campaign-two-nodes").await {
+        let backend = store.backend();
+        let rig = common::host::rig_on("campaign-two-nodes", store.clone(), false).await;
+        let port = free_port();
+        let log = scratch_dir("campaign-two-nodes-phones").join("phones.log");
+        let phones = tokio::spawn(
+            Sipp::scenario("uas_campaign")
+                .args(uas_args(port, "60s"))
+                .args(["-m", "6", "-trace_logs", "-log_file"])
+                .args([log.to_string_lossy().into_owned()])
+                // The scenario loads its recording even if no call answers.
+                .pcap("caller.pcap", G711Law::Ulaw, 1)
+                .deadline(Duration::from_secs(70))
+                .run(),
+        );
+        assert!(
+            eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
+                "127.0.0.1",
+                port
+            ))
+            .is_err())
+            .await,
+            "the phones are up"
+        );
+        let agent = rig
+            .post(
+                "/agents",
+                json!({"name": "Ada", "system_prompt": "You are Ada."}),
+            )
+            .await;
+        rig.post(
+            "/trunks",
+            json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+                   "caller_id": "+15550001111"}),
+        )
+        .await;
+        let mut leads = Vec::new();
+        for (i, phone) in RINGERS.iter().enumerate() {
+            leads.push(
+                rig.post("/leads", json!({"name": format!("Lead {i}"), "phone": phone}))
+                    .await["id"]
+                    .clone(),
+            );
+        }
+        // A second node on the same database, with its own engine and dialer.
+        let (sim, _) = common::host::simulator(&scratch_dir("campaign-node-b")).await;
+        let (engine_b, router_b, _sink_b) = common::host::node(
+            &store,
+            scratch_dir("campaign-node-b"),
+            sim.url(),
+            false,
+        )
+        .await;
+        let dialers = [
+            dialer(&rig),
+            Dialer {
+                store: store.clone(),
+                apps: router_b.apps.clone(),
+                engine: engine_b.handle(),
+                config: DialerConfig {
+                    tick: Duration::from_millis(100),
+                    ..DialerConfig::default()
+                },
+            }
+            .spawn(),
+        ];
+        let created = rig
+            .post(
+                "/batches",
+                json!({"lead_ids": leads, "objective": "qualify_for_demo",
+                       "agent_id": agent["id"], "concurrency": 3, "calls_per_second": 10,
+                       "ring_timeout_s": 5, "retry": {"max_attempts": 1}}),
+            )
+            .await;
+        let batch = created["call_batch_id"].as_str().expect("id").to_owned();
+        let results = results_when(&rig, &batch, |r| {
+            r.len() == 6 && r.iter().all(|x| x["state"] == "done")
+        })
+        .await;
+        let run = phones.await.expect("sipp");
+        assert!(run.all_ok(6), "{backend:?}: the phones: {run:?}");
+        let (called, peak, orphans) = phone_log(&log);
+        assert_eq!(orphans, 0);
+        let mut sorted = called.clone();
+        sorted.sort();
+        assert_eq!(sorted, RINGERS, "{backend:?}: each lead dialed once");
+        assert!(peak <= 3, "{backend:?}: {peak} calls at once, over the concurrency of 3");
+        assert!(
+            results
+                .iter()
+                .all(|r| r["outcome"] == "no-answer" && r["attempts"] == 1),
+            "{backend:?}: {results:#?}"
+        );
+        let status = rig.get(&format!("/batches/{batch}")).await;
+        assert_eq!(status["status"], "completed", "{backend:?}: {status:#}");
+        assert_eq!(status["counts"], json!({"no-answer": 6}));
+        assert!(status["completed_at"].is_i64());
+        let placed = [rig.engine.calls().len(), engine_b.calls().len()];
+        eprintln!("{backend:?}: calls placed per node: {placed:?}");
+        assert_eq!(placed.iter().sum::<usize>(), 6, "{backend:?}: {placed:?}");
+        for d in dialers {
+            d.abort();
+        }
+    }
+}
+
+/// Starts `tenex-voice serve` on the data directory `dir`, with the Realtime
+/// simulator at `sim` and a 2 s dialer lease.
+fn serve(dir: &std::path::Path, http: std::net::SocketAddr, sim: &str) -> tokio::process::Child {
+    let ports = common::rtp_range(2);
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tenex-voice"))
+        .arg("serve")
+        .env("TENEX_SIP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("TENEX_HTTP_ADDR", http.to_string())
+        .env("TENEX_DATA_DIR", dir)
+        .env("TENEX_RTP_PORTS", format!("{}-{}", ports.first, ports.last))
+        .env("TENEX_REALTIME_URL", sim)
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("TENEX_DIALER_LEASE_S", "2")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tenex-voice serve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_settles_the_calls_it_had_in_flight_and_goes_on() {
+    let dir = scratch_dir("campaign-restart");
+    let store = tenex_voice::store::Store::open_data_dir(&dir)
+        .await
+        .expect("store");
+    let api = common::api::api_state(store.clone(), |s| s).await;
+    let (sim, _) = common::host::simulator(&dir).await;
+    let port = free_port();
+    let log = scratch_dir("campaign-restart-phones").join("phones.log");
+    let phones = tokio::spawn(
+        Sipp::scenario("uas_campaign")
+            .args(uas_args(port, "80s"))
+            .args(["-m", "10", "-trace_logs", "-log_file"])
+            .args([log.to_string_lossy().into_owned()])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
+            .deadline(Duration::from_secs(90))
+            .run(),
+    );
+    let post = |path: &'static str, body: Value| {
+        let api = &api;
+        async move {
+            let (st, _, v) = api.call("POST", path, Some(&api.a), Some(body)).await;
+            assert!(st.is_success(), "{path}: {st} {v}");
+            v
+        }
+    };
+    let get = |path: String| {
+        let api = &api;
+        async move {
+            let (st, _, v) = api.call("GET", &path, Some(&api.a), None).await;
+            assert_eq!(st, 200, "{path}: {v}");
+            v
+        }
+    };
+    let agent = post(
+        "/agents",
+        json!({"name": "Ada", "system_prompt": "You are Ada."}),
+    )
+    .await;
+    post(
+        "/trunks",
+        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+               "caller_id": "+15550001111"}),
+    )
+    .await;
+    let rings = post("/leads", json!({"name": "Cy Rings", "phone": RINGS})).await["id"].clone();
+    let answers = post("/leads", json!({"name": "Ann Answers", "phone": ANSWERS})).await["id"].clone();
+    let created = post(
+        "/batches",
+        json!({"lead_ids": [rings, answers], "objective": "qualify_for_demo",
+               "agent_id": agent["id"], "concurrency": 1, "ring_timeout_s": 5,
+               "retry": {"max_attempts": 2, "on": ["failed", "no-answer"],
+                         "backoff_minutes": 0.02}}),
+    )
+    .await;
+    let batch = created["call_batch_id"].as_str().expect("id").to_owned();
+
+    let http = std::net::SocketAddr::new(common::LOCALHOST, free_port());
+    let mut engine = serve(&dir, http, &sim.url());
+    // The first lead's phone rings; the engine dies.
+    let calls_path = format!("/calls?batch_id={batch}");
+    let mut ringing = Value::Null;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    for _ in 0..400 {
+        tick.tick().await;
+        let calls = get(calls_path.clone()).await;
+        if calls["data"][0]["status"] == "ringing" {
+            ringing = calls["data"][0].clone();
+            break;
+        }
+    }
+    assert_eq!(ringing["lead_id"], rings, "the first call rang: {ringing}");
+    engine.kill().await.expect("kill");
+    let _ = engine.wait().await;
+    let in_flight = get(format!("/batches/{batch}/results")).await;
+    assert_eq!(in_flight["data"][0]["state"], "dialing");
+
+    // Restarted: the dead node's call is settled (failed, retried), then the
+    // rest of the queue is called.
+    let mut engine = serve(&dir, http, &sim.url());
+    let mut results = Value::Null;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    for _ in 0..450 {
+        tick.tick().await;
+        results = get(format!("/batches/{batch}/results")).await;
+        if results["data"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|x| x["state"] == "done"))
+        {
+            break;
+        }
+    }
+    let _ = engine.kill().await;
+    phones.abort();
+    let r = &results["data"];
+    assert_eq!(
+        (&r[0]["outcome"], &r[0]["attempts"]),
+        (&json!("no-answer"), &json!(2)),
+        "{results:#}"
+    );
+    assert_eq!(
+        (&r[1]["outcome"], &r[1]["attempts"]),
+        (&json!("qualified"), &json!(1)),
+        "{results:#}"
+    );
+    let first = get(format!("/calls/{}", ringing["id"].as_str().expect("id"))).await;
+    assert_eq!(
+        (&first["status"], &first["outcome"], &first["hangup_cause"]),
+        (&json!("ended"), &json!("failed"), &json!("node-lost")),
+        "{first:#}"
+    );
+    let (called, peak, orphans) = phone_log(&log);
+    assert_eq!(orphans, 1, "the killed engine's leg rings on at the phone");
+    let count = |n: &str| called.iter().filter(|c| c.as_str() == n).count();
+    assert_eq!(
+        [RINGS, ANSWERS].map(count),
+        [2, 1],
+        "INVITEs per number: {called:?}"
+    );
+    assert_eq!(peak, 1, "concurrency 1 held across the restart (orphaned leg aside)");
+    let status = get(format!("/batches/{batch}")).await;
+    assert_eq!(status["status"], "completed", "{status:#}");
+    assert_eq!(status["counts"], json!({"no-answer": 1, "qualified": 1}));
 }

@@ -171,7 +171,8 @@ pub struct NewBatch {
     /// Retries by outcome.
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
-    /// Calling window (default: 09:00 to 20:00, Monday to Friday, lead's time).
+    /// Calling window. Left out: calls go out at any time; given, its fields
+    /// default to 09:00 to 20:00, Monday to Friday, in each lead's time zone.
     #[serde(default)]
     pub window: Option<CallWindow>,
 }

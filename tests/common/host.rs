@@ -38,7 +38,11 @@ pub async fn rig(name: &str) -> Rig {
 
 /// A rig; `echo` answers the Request-URI user `echo` with the caller's audio.
 pub async fn rig_with(name: &str, echo: bool) -> Rig {
-    let dir = scratch_dir(name);
+    rig_on(name, super::db::sqlite(name).await, echo).await
+}
+
+/// The simulator with the agent script, recording client events under `dir`.
+pub async fn simulator(dir: &std::path::Path) -> (Simulator, std::path::PathBuf) {
     let record = dir.join("client-events.jsonl");
     let sim = Simulator::start(
         "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
@@ -51,11 +55,22 @@ pub async fn rig_with(name: &str, echo: bool) -> Rig {
     )
     .await
     .expect("simulator");
-    let store: Store = super::db::sqlite(name).await;
+    (sim, record)
+}
+
+/// One engine node on `store`: the engine (recordings in `dir`), its router
+/// (with the apps it makes calls with) and its lifecycle writer, talking to
+/// the simulator at `sim_url`.
+pub async fn node(
+    store: &Store,
+    dir: std::path::PathBuf,
+    sim_url: String,
+    echo: bool,
+) -> (SipEngine, NumberRouter, CallSink) {
     let base = AgentApp::new(
         AgentConfig::default(),
         RealtimeEndpoint {
-            url: sim.url(),
+            url: sim_url,
             api_key: "sk-test".into(),
         },
         Arc::new(NoTools),
@@ -67,10 +82,7 @@ pub async fn rig_with(name: &str, echo: bool) -> Rig {
         store: store.clone(),
         model: "gpt-realtime".into(),
     };
-    let router = NumberRouter {
-        apps: apps.clone(),
-        echo,
-    };
+    let router = NumberRouter { apps, echo };
     let (sink, _writer) = lifecycle_writer(store.clone());
     let engine = SipEngine::start_observed(
         SipConfig {
@@ -90,7 +102,22 @@ pub async fn rig_with(name: &str, echo: bool) -> Rig {
         engine: engine.handle(),
         fixed: Arc::default(),
     };
+    sync.sync().await.expect("trunks");
+    (engine, router, sink)
+}
+
+/// A rig on `store`.
+pub async fn rig_on(name: &str, store: Store, echo: bool) -> Rig {
+    let dir = scratch_dir(name);
+    let (sim, record) = simulator(&dir).await;
+    let (engine, router, sink) = node(&store, dir, sim.url(), echo).await;
+    let sync = TrunkSync {
+        store: store.clone(),
+        engine: engine.handle(),
+        fixed: Arc::default(),
+    };
     let handle = engine.handle();
+    let apps = router.apps.clone();
     let api = api_state(store, move |s: ApiState| {
         s.with_engine(handle)
             .with_trunk_sync(sync)
