@@ -123,6 +123,7 @@ impl Dialer {
             to: claim.phone.clone(),
             caller_id: claim.caller_id.clone().or(settings.default_caller_id),
             ring_timeout: Duration::from_secs(u64::from(claim.ring_timeout_s)),
+            queued_at: Some(claim.claimed_at),
         };
         tracing::info!(call = %id, batch = claim.batch_id, lead = claim.lead_id,
             attempt = claim.attempt, "campaign call");

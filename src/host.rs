@@ -164,6 +164,9 @@ pub struct Dial {
     pub caller_id: Option<String>,
     /// How long to ring.
     pub ring_timeout: Duration,
+    /// When the call was queued (Unix ms; now when `None`): a campaign call's
+    /// is the moment its lead was claimed.
+    pub queued_at: Option<i64>,
 }
 
 /// Places `plan`'s call to `dial.to` through `trunk` (a stored trunk) as call `id`
@@ -186,7 +189,14 @@ pub async fn place_call(
         ));
     };
     let (app, binding) = apps.bound(plan);
-    apps.store.queue_call(id, &binding, &dial.to).await?;
+    apps.store
+        .queue_call_at(
+            id,
+            &binding,
+            &dial.to,
+            dial.queued_at.unwrap_or_else(crate::store::now_ms),
+        )
+        .await?;
     let req = sip::DialRequest {
         trunk: outbound,
         to: dial.to,

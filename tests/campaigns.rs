@@ -60,7 +60,10 @@ fn dialer(rig: &Rig) -> tokio::task::JoinHandle<()> {
 /// orphaned by a killed engine: the phone rings on, and is not counted up).
 fn phone_log(path: &std::path::Path) -> (Vec<String>, i32, usize) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     let ended: std::collections::HashSet<&str> = lines
         .iter()
         .filter(|f| f.first() == Some(&"end"))
@@ -254,6 +257,18 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
         peak, 2,
         "at most the batch's concurrency (2) at once, and reached"
     );
+
+    // New calls at most 5 a second: 200 ms apart (less a little for the time
+    // between the claim and the stored call).
+    let mut created: Vec<i64> = rig.get(&format!("/calls?batch_id={batch}")).await["data"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["created_at"].as_i64()).collect())
+        .unwrap_or_default();
+    created.sort();
+    assert_eq!(created.len(), 5);
+    for w in created.windows(2) {
+        assert!(w[1] - w[0] >= 180, "calls {}ms apart", w[1] - w[0]);
+    }
 
     let r = |lead: &Value| of(&results, lead).clone();
     assert_eq!(r(&ann)["outcome"], "qualified", "{:#}", r(&ann));
@@ -538,7 +553,7 @@ const RINGERS: [&str; 6] = [
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_share_one_queue_and_never_dial_a_lead_twice() {
+async fn two_nodes_share_one_queue_within_the_trunk_limits() {
     for store in common::db::backends("campaign-two-nodes").await {
         let backend = store.backend();
         let rig = common::host::rig_on("campaign-two-nodes", store.clone(), false).await;
@@ -569,29 +584,29 @@ async fn two_nodes_share_one_queue_and_never_dial_a_lead_twice() {
                 json!({"name": "Ada", "system_prompt": "You are Ada."}),
             )
             .await;
+        // The trunk allows 2 calls at once and 2 new calls a second, whatever
+        // the batches allow.
         rig.post(
             "/trunks",
             json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
-                   "caller_id": "+15550001111"}),
+                   "caller_id": "+15550001111", "max_concurrent": 2, "calls_per_second": 2}),
         )
         .await;
         let mut leads = Vec::new();
         for (i, phone) in RINGERS.iter().enumerate() {
             leads.push(
-                rig.post("/leads", json!({"name": format!("Lead {i}"), "phone": phone}))
-                    .await["id"]
+                rig.post(
+                    "/leads",
+                    json!({"name": format!("Lead {i}"), "phone": phone}),
+                )
+                .await["id"]
                     .clone(),
             );
         }
         // A second node on the same database, with its own engine and dialer.
         let (sim, _) = common::host::simulator(&scratch_dir("campaign-node-b")).await;
-        let (engine_b, router_b, _sink_b) = common::host::node(
-            &store,
-            scratch_dir("campaign-node-b"),
-            sim.url(),
-            false,
-        )
-        .await;
+        let (engine_b, router_b, _sink_b) =
+            common::host::node(&store, scratch_dir("campaign-node-b"), sim.url(), false).await;
         let dialers = [
             dialer(&rig),
             Dialer {
@@ -605,19 +620,34 @@ async fn two_nodes_share_one_queue_and_never_dial_a_lead_twice() {
             }
             .spawn(),
         ];
-        let created = rig
-            .post(
-                "/batches",
-                json!({"lead_ids": leads, "objective": "qualify_for_demo",
-                       "agent_id": agent["id"], "concurrency": 3, "calls_per_second": 10,
-                       "ring_timeout_s": 5, "retry": {"max_attempts": 1}}),
-            )
+        // Two batches of three leads, each allowed 3 at once and 10 a second.
+        let mut batches = Vec::new();
+        for part in leads.chunks(3) {
+            let created = rig
+                .post(
+                    "/batches",
+                    json!({"lead_ids": part, "objective": "qualify_for_demo",
+                           "agent_id": agent["id"], "concurrency": 3, "calls_per_second": 10,
+                           "ring_timeout_s": 5, "retry": {"max_attempts": 1}}),
+                )
+                .await;
+            batches.push(created["call_batch_id"].as_str().expect("id").to_owned());
+        }
+        for batch in &batches {
+            let results = results_when(&rig, batch, |r| {
+                r.len() == 3 && r.iter().all(|x| x["state"] == "done")
+            })
             .await;
-        let batch = created["call_batch_id"].as_str().expect("id").to_owned();
-        let results = results_when(&rig, &batch, |r| {
-            r.len() == 6 && r.iter().all(|x| x["state"] == "done")
-        })
-        .await;
+            assert!(
+                results
+                    .iter()
+                    .all(|r| r["outcome"] == "no-answer" && r["attempts"] == 1),
+                "{backend:?}: {results:#?}"
+            );
+            let status = rig.get(&format!("/batches/{batch}")).await;
+            assert_eq!(status["status"], "completed", "{backend:?}: {status:#}");
+            assert_eq!(status["counts"], json!({"no-answer": 3}));
+        }
         let run = phones.await.expect("sipp");
         assert!(run.all_ok(6), "{backend:?}: the phones: {run:?}");
         let (called, peak, orphans) = phone_log(&log);
@@ -625,20 +655,47 @@ async fn two_nodes_share_one_queue_and_never_dial_a_lead_twice() {
         let mut sorted = called.clone();
         sorted.sort();
         assert_eq!(sorted, RINGERS, "{backend:?}: each lead dialed once");
-        assert!(peak <= 3, "{backend:?}: {peak} calls at once, over the concurrency of 3");
-        assert!(
-            results
-                .iter()
-                .all(|r| r["outcome"] == "no-answer" && r["attempts"] == 1),
-            "{backend:?}: {results:#?}"
+        assert_eq!(
+            peak, 2,
+            "{backend:?}: the trunk's 2 at once, across batches and nodes"
         );
-        let status = rig.get(&format!("/batches/{batch}")).await;
-        assert_eq!(status["status"], "completed", "{backend:?}: {status:#}");
-        assert_eq!(status["counts"], json!({"no-answer": 6}));
-        assert!(status["completed_at"].is_i64());
+        // New calls at most 2 a second on the trunk: 500 ms apart (less a
+        // little for the time between the claim and the stored call).
+        let mut created: Vec<i64> = rig.get("/calls?limit=50").await["data"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|c| c["created_at"].as_i64()).collect())
+            .unwrap_or_default();
+        created.sort();
+        assert_eq!(created.len(), 6);
+        for w in created.windows(2) {
+            assert!(
+                w[1] - w[0] >= 450,
+                "{backend:?}: calls {}ms apart",
+                w[1] - w[0]
+            );
+        }
         let placed = [rig.engine.calls().len(), engine_b.calls().len()];
         eprintln!("{backend:?}: calls placed per node: {placed:?}");
         assert_eq!(placed.iter().sum::<usize>(), 6, "{backend:?}: {placed:?}");
+        // Each batch's end went out as batch.completed with its counts.
+        let ws = rig.get("/workspace").await["id"]
+            .as_str()
+            .expect("ws")
+            .to_owned();
+        for batch in &batches {
+            let events = store
+                .events_after(&ws, Some(batch), 0, 10)
+                .await
+                .expect("events");
+            let done: Vec<_> = events
+                .iter()
+                .filter(|e| e.kind == "batch.completed")
+                .collect();
+            assert_eq!(done.len(), 1, "{backend:?}: {events:?}");
+            assert_eq!(done[0].data["status"], "completed");
+            assert_eq!(done[0].data["counts"], json!({"no-answer": 3}));
+            assert_eq!(done[0].data["attempts"], 3);
+        }
         for d in dialers {
             d.abort();
         }
@@ -713,7 +770,8 @@ async fn a_restarted_engine_settles_the_calls_it_had_in_flight_and_goes_on() {
     )
     .await;
     let rings = post("/leads", json!({"name": "Cy Rings", "phone": RINGS})).await["id"].clone();
-    let answers = post("/leads", json!({"name": "Ann Answers", "phone": ANSWERS})).await["id"].clone();
+    let answers =
+        post("/leads", json!({"name": "Ann Answers", "phone": ANSWERS})).await["id"].clone();
     let created = post(
         "/batches",
         json!({"lead_ids": [rings, answers], "objective": "qualify_for_demo",
@@ -786,7 +844,10 @@ async fn a_restarted_engine_settles_the_calls_it_had_in_flight_and_goes_on() {
         [2, 1],
         "INVITEs per number: {called:?}"
     );
-    assert_eq!(peak, 1, "concurrency 1 held across the restart (orphaned leg aside)");
+    assert_eq!(
+        peak, 1,
+        "concurrency 1 held across the restart (orphaned leg aside)"
+    );
     let status = get(format!("/batches/{batch}")).await;
     assert_eq!(status["status"], "completed", "{status:#}");
     assert_eq!(status["counts"], json!({"no-answer": 1, "qualified": 1}));

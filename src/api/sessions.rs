@@ -126,6 +126,7 @@ pub(super) async fn create(
                 to: lead.phone.clone(),
                 caller_id: body.caller_id.clone().or(settings.default_caller_id),
                 ring_timeout: Duration::from_secs(u64::from(settings.ring_timeout_s)),
+                queued_at: None,
             };
             place_call(apps, engine, &plan, call, &trunk, dial).await?;
             session

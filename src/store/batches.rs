@@ -325,6 +325,8 @@ pub struct Claim {
     pub caller_id: Option<String>,
     /// Ring timeout.
     pub ring_timeout_s: u32,
+    /// When it was claimed (Unix ms).
+    pub claimed_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -1139,7 +1141,7 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let now = now_ms();
+
         let pick = format!(
             "SELECT {BATCH_COLUMNS} FROM batches b WHERE status IN ('queued', 'running') \
              AND next_dial_at <= $1 \
@@ -1160,6 +1162,8 @@ impl Store {
         // window) before one yields a call.
         for _ in 0..8 {
             let (claim, appended, again) = in_tx!(self, tx => {
+                // Read under the lock, so claims are in time order.
+                let now = now_ms();
                 let batch: Option<BatchRow> = sqlx::query_as(sqlx::AssertSqlSafe(pick.as_str()))
                     .bind(now).fetch_optional(&mut *tx).await?;
                 match batch {
@@ -1242,6 +1246,7 @@ impl Store {
                                     trunk_id: b.trunk_id.clone(),
                                     caller_id: b.caller_id.clone(),
                                     ring_timeout_s: u32::try_from(b.ring_timeout_s).unwrap_or(30),
+                                    claimed_at: now,
                                 });
                                 break;
                             }

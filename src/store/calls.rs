@@ -423,6 +423,17 @@ impl Store {
     /// Stores a call about to be placed (status `queued`), so it can be returned
     /// before the INVITE goes out.
     pub async fn queue_call(&self, id: CallId, binding: &CallBinding, to: &str) -> StoreResult<()> {
+        self.queue_call_at(id, binding, to, now_ms()).await
+    }
+
+    /// [`Store::queue_call`], queued at `at` (Unix ms).
+    pub async fn queue_call_at(
+        &self,
+        id: CallId,
+        binding: &CallBinding,
+        to: &str,
+        at: i64,
+    ) -> StoreResult<()> {
         let sql = "INSERT INTO calls (id, workspace_id, direction, status, from_uri, to_uri, \
                    agent_id, lead_id, batch_id, session_id, number_id, objective, agent_config, \
                    created_at) VALUES ($1, $2, 'outbound', 'queued', '', $3, $4, $5, $6, $7, $8, \
@@ -431,7 +442,7 @@ impl Store {
             .bind(call_key(id)).bind(&binding.workspace).bind(to)
             .bind(&binding.agent_id).bind(&binding.lead_id).bind(&binding.batch_id)
             .bind(&binding.session_id).bind(&binding.number_id).bind(&binding.objective)
-            .bind(binding.agent_config.to_string()).bind(now_ms())
+            .bind(binding.agent_config.to_string()).bind(at)
             .execute(pool).await?.rows_affected());
         Ok(())
     }
