@@ -1748,6 +1748,33 @@ async fn every_operation_answers_as_the_openapi_document_says() {
 
     // Removals last.
     assert_eq!(call!("DELETE", format!("/numbers/{number}")).0, 204);
+    // Campaigns (no dialer runs here: the batch stays queued).
+    let batch_body = json!({"lead_ids": [lead, "lead_missing"], "objective": "qualify_for_demo",
+                            "agent_id": agent, "concurrency": 2, "calls_per_second": 0.5,
+                            "retry": {"max_attempts": 2, "on": ["busy"], "backoff_minutes": 30},
+                            "window": {"start": "08:30", "end": "18:00", "days": ["mon", "tue"],
+                                       "timezone": "Europe/Berlin"}});
+    let r = call!("POST", "/batches", batch_body.clone());
+    assert_eq!(r.0, 202, "{}", r.2);
+    assert_eq!(r.2["queued"], 1);
+    assert_eq!(r.2["rejected"][0]["reason"], "not_found");
+    let batch = r.2["call_batch_id"].as_str().expect("batch").to_owned();
+    let r = call!("GET", format!("/batches/{batch}"));
+    assert_eq!(r.0, 200, "{}", r.2);
+    assert_eq!(r.2["calls_per_second"], 0.5);
+    assert_eq!(r.2["window"]["respect_lead_timezone"], true);
+    assert_eq!(call!("GET", "/batches?limit=5").0, 200);
+    assert_eq!(call!("GET", format!("/batches/{batch}/results")).0, 200);
+    assert_eq!(call!("POST", format!("/batches/{batch}/pause")).0, 200);
+    assert_eq!(call!("POST", format!("/batches/{batch}/resume")).0, 200);
+    let r = call!("DELETE", format!("/trunks/{trunk}"));
+    assert_eq!(r.0, 409, "a running batch's trunk stays: {}", r.2);
+    assert_eq!(call!("POST", format!("/batches/{batch}/cancel")).0, 200);
+    assert_eq!(call!("POST", format!("/batches/{batch}/pause")).0, 409);
+    assert_eq!(call!("GET", "/batches/batch_nope").0, 404);
+    let mut bad = batch_body.clone();
+    bad["window"]["end"] = json!("07:00");
+    assert_eq!(call!("POST", "/batches", bad).0, 422);
     assert_eq!(call!("DELETE", format!("/trunks/{trunk}")).0, 204);
 
     // The docs page: self-contained, rendering this document.

@@ -2,7 +2,9 @@
 -- `batch_items` is the queue: one row per lead, claimed by a dialer node
 -- (state 'dialing', with a lease it renews while the call lives) and settled
 -- in the transaction that completes the call. `next_dial_at` spaces dials per
--- batch and per trunk (calls per second) across every node.
+-- batch and per trunk (calls per second) across every node. A trunk in use by
+-- a batch still running cannot be deleted (checked by the store); a finished
+-- batch keeps the id of a trunk deleted since.
 CREATE TABLE batches (
     id                TEXT PRIMARY KEY,
     workspace_id      TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
@@ -11,7 +13,7 @@ CREATE TABLE batches (
     agent_id          TEXT NOT NULL REFERENCES agents(id),
     objective         TEXT NOT NULL,
     calendar_id       TEXT REFERENCES calendars(id),
-    trunk_id          TEXT NOT NULL REFERENCES trunks(id),
+    trunk_id          TEXT NOT NULL,
     caller_id         TEXT,
     concurrency       INTEGER NOT NULL,
     dial_interval_ms  INTEGER NOT NULL,

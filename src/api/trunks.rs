@@ -84,9 +84,14 @@ pub(super) async fn update(
 
 /// Remove a trunk.
 ///
-/// Its sources may no longer send calls, and no call is placed through it.
+/// Its sources may no longer send calls, and no call is placed through it. A
+/// trunk a batch still dials through (queued, running or paused) is not
+/// removed (409).
 #[utoipa::path(delete, path = "/trunks/{id}", tag = "trunks", params(("id" = String, Path, description = "The trunk (`trunk_…`).")),
-    responses((status = 204, description = "Removed.")))]
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 409, description = "A batch still dials through it.", body = ErrorBody),
+    ))]
 pub(super) async fn delete(
     State(s): State<ApiState>,
     caller: Caller,

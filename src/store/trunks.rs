@@ -416,6 +416,15 @@ impl Store {
 
     /// Removes the trunk `id` of `workspace`.
     pub async fn delete_trunk(&self, workspace: &str, id: &str) -> StoreResult<()> {
+        let sql = "SELECT id FROM batches WHERE workspace_id = $1 AND trunk_id = $2 \
+                   AND status IN ('queued', 'running', 'paused') LIMIT 1";
+        let busy: Option<String> = on_db!(self, pool => sqlx::query_scalar(sql)
+            .bind(workspace).bind(id).fetch_optional(pool).await?);
+        if let Some(batch) = busy {
+            return Err(StoreError::Conflict(format!(
+                "batch {batch} dials through this trunk: cancel it (or let it finish) first"
+            )));
+        }
         let sql = "DELETE FROM trunks WHERE workspace_id = $1 AND id = $2";
         let n = on_db!(self, pool => sqlx::query(sql).bind(workspace).bind(id)
             .execute(pool).await?.rows_affected());
