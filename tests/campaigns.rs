@@ -334,6 +334,44 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
                "attempts": 5, "fraction": 0.8})
     );
 
+    // The objective template shaped the agent's instructions and its verdict:
+    // submit_qualification must fill budget, authority, need and timeline.
+    let sent: Vec<Value> = std::fs::read_to_string(&rig.record)
+        .expect("client events")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let update = sent
+        .iter()
+        .find(|e| e["type"] == "session.update")
+        .expect("session.update");
+    assert!(
+        update["session"]["instructions"]
+            .as_str()
+            .is_some_and(|i| i.contains("budget, who decides (authority)")),
+        "{update:#}"
+    );
+    let verdict_tool = update["session"]["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "submit_qualification"))
+        .expect("submit_qualification");
+    let required = verdict_tool["parameters"]["required"]
+        .as_array()
+        .expect("required");
+    for field in [
+        "budget",
+        "authority",
+        "need",
+        "timeline",
+        "qualified",
+        "score",
+    ] {
+        assert!(
+            required.iter().any(|r| r == field),
+            "{field}: {verdict_tool:#}"
+        );
+    }
+
     // The answered lead's CRM record has the verdict; the unreachable ones say so.
     let ann_id = ann.as_str().expect("id");
     let lead = rig.get(&format!("/leads/{ann_id}")).await;

@@ -283,6 +283,13 @@ impl Store {
     }
 }
 
+/// The built-in objective template `name`, if there is one.
+fn builtin(name: &str) -> Option<&'static (&'static str, &'static str, &'static [&'static str])> {
+    super::batches::OBJECTIVE_TEMPLATES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+}
+
 impl Agent {
     /// The objective text for `objective`: a template's instructions when it
     /// names one, else the text itself.
@@ -290,12 +297,7 @@ impl Agent {
         self.objective_templates
             .get(objective)
             .cloned()
-            .or_else(|| {
-                super::batches::OBJECTIVE_TEMPLATES
-                    .iter()
-                    .find(|(name, _)| *name == objective)
-                    .map(|(_, text)| (*text).to_owned())
-            })
+            .or_else(|| builtin(objective).map(|(_, text, _)| (*text).to_owned()))
             .unwrap_or_else(|| objective.to_owned())
     }
 
@@ -328,6 +330,12 @@ impl Agent {
             noise_reduction: v.noise_reduction.clone(),
             passthrough: v.audio_format == AudioPreference::Passthrough,
             tools: self.tools.clone(),
+            // A built-in template shapes the verdict too (an agent's own
+            // template of the same name is text only).
+            verdict_required: builtin(objective)
+                .filter(|_| !self.objective_templates.contains_key(objective))
+                .map(|(_, _, fields)| fields.iter().map(|f| (*f).to_owned()).collect())
+                .unwrap_or_default(),
             greeting: self.greeting.clone(),
             max_duration: Some(Duration::from_secs(u64::from(self.max_duration_s))),
             ..AgentConfig::default()

@@ -29,8 +29,9 @@ use super::{Backend, Store, StoreError, StoreResult, is_e164, new_id, now_ms, on
 pub const RETRIABLE: &[&str] = &["no-answer", "busy", "failed", "voicemail"];
 /// Most leads in one batch.
 pub const MAX_BATCH_LEADS: usize = 5000;
-/// Built-in objective templates, used when the agent has no template of that name.
-pub const OBJECTIVE_TEMPLATES: &[(&str, &str)] = &[
+/// Built-in objective templates, used when the agent has no template of that
+/// name: (name, instructions, verdict fields `submit_qualification` must fill).
+pub const OBJECTIVE_TEMPLATES: &[(&str, &str, &[&str])] = &[
     (
         "qualify_for_demo",
         "Find out whether the lead is a fit for a product demo. Ask about their budget, who \
@@ -38,17 +39,20 @@ pub const OBJECTIVE_TEMPLATES: &[(&str, &str)] = &[
          solved (timeline). Record budget, authority, need and timeline in \
          submit_qualification, with quotes of what they said. If they qualify, offer a \
          demo and book it with book_meeting.",
+        &["budget", "authority", "need", "timeline"],
     ),
     (
         "book_meeting",
         "The lead showed interest before. Confirm they are still interested and book a \
          meeting with book_meeting at a time that suits them. Record the verdict with \
          submit_qualification (qualified when a meeting was booked).",
+        &["timeline"],
     ),
     (
         "reengage",
         "The lead went quiet. Find out whether their need still exists and what changed. \
          Record the verdict with submit_qualification and the next step they agreed to.",
+        &["need", "timeline"],
     ),
 ];
 

@@ -60,6 +60,9 @@ pub struct AgentConfig {
     pub passthrough: bool,
     /// Tools the model may call (names from [`tools::ALL`]).
     pub tools: Vec<String>,
+    /// Verdict fields `submit_qualification` must fill besides its base ones
+    /// (from the call's objective, e.g. budget, authority, need, timeline).
+    pub verdict_required: Vec<String>,
     /// The agent speaks first on inbound calls (outbound calls always do).
     pub speaks_first: bool,
     /// Instructions for the greeting response (`None`: the model's own).
@@ -91,6 +94,7 @@ impl Default for AgentConfig {
             noise_reduction: Some("near_field".into()),
             passthrough: false,
             tools: tools::ALL.iter().map(|t| (*t).to_owned()).collect(),
+            verdict_required: Vec::new(),
             speaks_first: true,
             greeting: None,
             summary_instructions: "Summarise this phone call in two or three sentences for \
@@ -182,7 +186,7 @@ impl AgentConfig {
                     speed: self.speed,
                 },
             },
-            tools: tools::definitions(&self.tools),
+            tools: tools::definitions_for(&self.tools, &self.verdict_required),
             tool_choice: "auto",
         }
     }

@@ -28,9 +28,30 @@ pub const ALL: &[&str] = &[
 
 /// Declarations for the enabled tools (unknown names are skipped).
 pub fn definitions(enabled: &[String]) -> Vec<ToolDef> {
+    definitions_for(enabled, &[])
+}
+
+/// [`definitions`], with `submit_qualification` also requiring the verdict
+/// fields in `verdict_required` (those it declares: `budget`, `authority`,
+/// `need`, `timeline`; others are ignored), as the call's objective asks.
+pub fn definitions_for(enabled: &[String], verdict_required: &[String]) -> Vec<ToolDef> {
     ALL.iter()
         .filter(|name| enabled.iter().any(|e| e == *name))
         .filter_map(|name| definition(name))
+        .map(|mut d| {
+            if d.name == "submit_qualification" {
+                let declared = d.parameters["properties"].clone();
+                if let Some(required) = d.parameters["required"].as_array_mut() {
+                    for f in verdict_required {
+                        let known = declared.get(f.as_str()).is_some();
+                        if known && !required.iter().any(|r| r == f.as_str()) {
+                            required.push(Value::String(f.clone()));
+                        }
+                    }
+                }
+            }
+            d
+        })
         .collect()
 }
 
@@ -212,6 +233,28 @@ mod tests {
             definitions(&ALL.iter().map(|s| s.to_string()).collect::<Vec<_>>()).len(),
             6
         );
+    }
+
+    #[test]
+    fn an_objective_adds_required_verdict_fields() {
+        let enabled = ["submit_qualification".to_owned(), "end_call".to_owned()];
+        let extra = ["budget", "need", "qualified", "colour"].map(String::from);
+        let d = definitions_for(&enabled, &extra);
+        let required = &d[0].parameters["required"];
+        assert_eq!(
+            required,
+            &json!([
+                "qualified",
+                "score",
+                "reasons",
+                "next_steps",
+                "evidence_quotes",
+                "budget",
+                "need"
+            ]),
+            "known fields once each; unknown ones ignored"
+        );
+        assert_eq!(d[1].parameters, definitions(&enabled)[1].parameters);
     }
 
     #[test]
