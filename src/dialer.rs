@@ -68,7 +68,13 @@ impl Dialer {
             tick.tick().await;
             if renewed.elapsed() >= renew_every {
                 renewed = tokio::time::Instant::now();
-                if let Err(e) = self.store.renew_leases(&node, lease_ms).await {
+                let live: Vec<String> = self
+                    .engine
+                    .active_calls()
+                    .into_iter()
+                    .map(call_key)
+                    .collect();
+                if let Err(e) = self.store.renew_leases(&node, lease_ms, &live).await {
                     tracing::warn!(error = %e, "renewing dialer leases failed");
                 }
             }

@@ -389,11 +389,18 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
     // The same results over MCP, through the official SDK's client.
     let addr = common::mcp::serve(tenex_voice::api::ApiState::new(rig.api.store.clone())).await;
     let url = format!("http://{addr}/mcp");
+    let fay = rig
+        .post(
+            "/leads",
+            json!({"name": "Fay Asleep", "phone": "+13125550131", "timezone": night}),
+        )
+        .await["id"]
+        .clone();
     let steps = json!([
         {"list_tools": true},
         {"call": "get_call_results", "arguments": {"call_batch_id": batch}},
         {"call": "run_voice_qualifier",
-         "arguments": {"lead_ids": [ed, "lead_nope"], "objective": "qualify_for_demo"}},
+         "arguments": {"lead_ids": [fay, ed, "lead_nope"], "objective": "qualify_for_demo"}},
         {"call": "run_voice_qualifier", "arguments": {"lead_ids": [], "objective": "x"}},
         {"call": "get_call_results", "arguments": {"call_batch_id": "batch_nope"}},
     ]);
@@ -453,9 +460,14 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
     let started = &mcp["results"][2];
     assert_eq!(started["is_error"], false, "{started:#}");
     assert_eq!(started["structured"]["queued"], 1);
+    let reasons: Vec<&Value> = started["structured"]["rejected"]
+        .as_array()
+        .map(|r| r.iter().map(|x| &x["reason"]).collect())
+        .unwrap_or_default();
     assert_eq!(
-        started["structured"]["rejected"][0]["reason"], "not_found",
-        "{started:#}"
+        reasons,
+        [&json!("in_active_batch"), &json!("not_found")],
+        "the sleeping lead is still the first batch's: {started:#}"
     );
     let second = started["structured"]["call_batch_id"]
         .as_str()

@@ -186,8 +186,9 @@ pub struct NewBatch {
 pub struct Rejection {
     /// The id as given.
     pub lead_id: String,
-    /// `not_found`, `invalid_phone`, `duplicate` (the id was listed before) or
-    /// `duplicate_phone` (an earlier lead has the same number).
+    /// `not_found`, `invalid_phone`, `duplicate` (the id was listed before),
+    /// `duplicate_phone` (an earlier lead has the same number) or
+    /// `in_active_batch` (another batch still has it to call).
     pub reason: String,
     /// In words.
     pub message: String,
@@ -617,6 +618,23 @@ pub(crate) fn next_step(
     Next::Done
 }
 
+/// Takes the row locks a batch's settlement needs, in the one order every
+/// path uses (the workspace's event counter, then the batch), so two nodes
+/// never deadlock; on SQLite the writer lock already serializes.
+macro_rules! lock_batch {
+    ($tx:ident, $ws:expr, $batch:expr) => {{
+        sqlx::query("UPDATE workspaces SET event_seq = event_seq WHERE id = $1")
+            .bind($ws)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("UPDATE batches SET updated_at = updated_at WHERE id = $1")
+            .bind($batch)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use lock_batch;
+
 /// Settles the batch item of call `$call` (whose outcome is `$outcome`) inside
 /// transaction `$tx` of workspace `$ws`: final, or queued again for a retry;
 /// then completes the batch when nothing is left. Evaluates to the number of
@@ -632,6 +650,9 @@ macro_rules! settle_item {
         .await?;
         match item {
             Some((batch, lead, attempts)) => {
+                // Read the status under the lock: a cancel committed before
+                // this is seen, one after waits.
+                $crate::store::batches::lock_batch!($tx, $ws, &batch);
                 let (status, retry): (String, String) =
                     sqlx::query_as("SELECT status, retry FROM batches WHERE id = $1")
                         .bind(&batch)
@@ -688,6 +709,7 @@ pub(crate) use settle_item;
 /// the counts per outcome. Evaluates to the number of events appended.
 macro_rules! finish_batch {
     ($tx:ident, $ws:expr, $batch:expr) => {{
+        $crate::store::batches::lock_batch!($tx, $ws, $batch);
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM batch_items WHERE batch_id = $1 \
              AND state IN ('queued', 'dialing')",
@@ -710,7 +732,7 @@ macro_rules! finish_batch {
                 };
                 sqlx::query(
                     "UPDATE batches SET status = $1, completed_at = $2, updated_at = $2 \
-                     WHERE id = $3",
+                     WHERE id = $3 AND completed_at IS NULL",
                 )
                 .bind(status)
                 .bind(now)
@@ -883,6 +905,16 @@ impl Store {
                         rejected.push(reject("invalid_phone", "the lead's number is not E.164"));
                         continue;
                     }
+                    let active: Option<String> = sqlx::query_scalar(
+                        "SELECT b.id FROM batch_items i JOIN batches b ON b.id = i.batch_id \
+                         WHERE i.lead_id = $1 AND i.state IN ('queued', 'dialing') \
+                         AND b.status IN ('queued', 'running', 'paused') LIMIT 1")
+                        .bind(lead_id).fetch_optional(&mut *tx).await?;
+                    if let Some(other) = active {
+                        rejected.push(reject("in_active_batch",
+                            &format!("already queued in batch {other}")));
+                        continue;
+                    }
                     if !phones.insert(phone.clone()) {
                         rejected.push(reject("duplicate_phone",
                             "an earlier lead in the batch has the same number"));
@@ -1050,14 +1082,19 @@ impl Store {
         );
         let calls: Vec<CallRow> =
             on_db!(self, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await?);
+        let mut by_lead: std::collections::HashMap<&str, Vec<&CallRow>> =
+            std::collections::HashMap::new();
+        for c in &calls {
+            if let Some(lead) = c.0.as_deref() {
+                by_lead.entry(lead).or_default().push(c);
+            }
+        }
         Ok(items
             .into_iter()
             .map(
                 |(lead_id, name, phone, state, waiting, next_at, attempts, outcome)| {
-                    let mine: Vec<&CallRow> = calls
-                        .iter()
-                        .filter(|c| c.0.as_deref() == Some(lead_id.as_str()))
-                        .collect();
+                    let mine: &[&CallRow] =
+                        by_lead.get(lead_id.as_str()).map_or(&[], Vec::as_slice);
                     let verdict: Option<Value> = mine
                         .iter()
                         .rev()
@@ -1096,39 +1133,46 @@ impl Store {
         id: &str,
         action: &str,
     ) -> StoreResult<Batch> {
-        let current = self.batch(workspace, id).await?;
-        let (from, to): (&[&str], &str) = match action {
-            "pause" => (&["queued", "running", "paused"], "paused"),
-            "resume" => (&["paused", "running", "queued"], "running"),
-            _ => (&["queued", "running", "paused", "canceled"], "canceled"),
+        self.batch(workspace, id).await?;
+        let (from, to, verb) = match action {
+            "pause" => ("'queued', 'running', 'paused'", "paused", "paused"),
+            "resume" => ("'paused', 'running', 'queued'", "running", "resumed"),
+            _ => (
+                "'queued', 'running', 'paused', 'canceled'",
+                "canceled",
+                "canceled",
+            ),
         };
-        if !from.contains(&current.status.as_str()) {
-            return Err(StoreError::Conflict(format!(
-                "the batch is {}: it cannot be {}",
-                current.status,
-                match action {
-                    "pause" => "paused",
-                    "resume" => "resumed",
-                    _ => "canceled",
-                }
-            )));
-        }
         let now = now_ms();
-        let appended = in_tx!(self, tx => {
-            sqlx::query("UPDATE batches SET status = $1, updated_at = $2 WHERE id = $3 \
-                         AND workspace_id = $4 AND completed_at IS NULL")
-                .bind(to).bind(now).bind(id).bind(workspace).execute(&mut *tx).await?;
-            if to == "canceled" {
+        // The transition is checked in the UPDATE, under the batch's lock, so a
+        // pause or resume racing a cancel cannot undo it.
+        let sql = format!(
+            "UPDATE batches SET status = $1, updated_at = $2 WHERE id = $3 \
+             AND workspace_id = $4 AND completed_at IS NULL AND status IN ({from})"
+        );
+        let (changed, appended) = in_tx!(self, tx => {
+            lock_batch!(tx, workspace, id);
+            let n = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(to).bind(now).bind(id).bind(workspace).execute(&mut *tx).await?
+                .rows_affected();
+            if n == 1 && to == "canceled" {
                 sqlx::query("UPDATE batch_items SET state = 'canceled', outcome = 'canceled', \
                              waiting = NULL, updated_at = $1 WHERE batch_id = $2 AND state = 'queued'")
                     .bind(now).bind(id).execute(&mut *tx).await?;
-                finish_batch!(tx, workspace, id)
+                (true, finish_batch!(tx, workspace, id))
             } else {
-                0
+                (n == 1, 0)
             }
         });
         self.appended(appended);
-        self.batch(workspace, id).await
+        let after = self.batch(workspace, id).await?;
+        if !changed {
+            return Err(StoreError::Conflict(format!(
+                "the batch is {}: it cannot be {verb}",
+                after.status
+            )));
+        }
+        Ok(after)
     }
 
     /// Claims the next lead due for a call as call `call_id` on node `node`
@@ -1165,28 +1209,38 @@ impl Store {
         // A few batches may be skipped (trunk full, every due lead outside its
         // window) before one yields a call.
         for _ in 0..8 {
-            let (claim, appended, again) = in_tx!(self, tx => {
+            let (claim, check, again) = in_tx!(self, tx => {
                 // Read under the lock, so claims are in time order.
                 let now = now_ms();
                 let batch: Option<BatchRow> = sqlx::query_as(sqlx::AssertSqlSafe(pick.as_str()))
                     .bind(now).fetch_optional(&mut *tx).await?;
                 match batch {
-                    None => (None, 0, false),
+                    None => (None, None, false),
                     Some(b) => {
+                        // The pick's count saw its own snapshot: count again
+                        // now that the batch is locked.
+                        let dialing: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM batch_items WHERE batch_id = $1 \
+                             AND state = 'dialing'")
+                            .bind(&b.id).fetch_one(&mut *tx).await?;
                         let trunk: Option<(i64, i64, i64)> =
                             sqlx::query_as(sqlx::AssertSqlSafe(trunk_sql.as_str()))
                                 .bind(&b.trunk_id).fetch_optional(&mut *tx).await?;
-                        let (max, cps, trunk_next) = trunk.unwrap_or((0, 0, 0));
+                        // A trunk deleted under a batch (it cannot be while the
+                        // batch runs, but a race with its creation): wait.
+                        let (max, cps, trunk_next) = trunk.unwrap_or((0, 0, now + 5_000));
                         let busy: i64 = sqlx::query_scalar(
                             "SELECT COUNT(*) FROM batch_items i JOIN batches t ON t.id = i.batch_id \
                              WHERE t.trunk_id = $1 AND i.state = 'dialing'")
                             .bind(&b.trunk_id).fetch_one(&mut *tx).await?;
-                        if (max > 0 && busy >= max) || trunk_next > now {
+                        if dialing >= b.concurrency {
+                            (None, None, false)
+                        } else if (max > 0 && busy >= max) || trunk_next > now {
                             // The trunk is full or must wait: look at this batch again later.
                             sqlx::query("UPDATE batches SET next_dial_at = $1 WHERE id = $2")
                                 .bind(trunk_next.max(now + 200)).bind(&b.id)
                                 .execute(&mut *tx).await?;
-                            (None, 0, true)
+                            (None, None, true)
                         } else {
                             let window = b.window();
                             let due: Vec<(String, String, i64)> = sqlx::query_as(
@@ -1254,18 +1308,20 @@ impl Store {
                                 });
                                 break;
                             }
-                            let appended = if claimed.is_none() {
-                                finish_batch!(tx, &b.workspace_id, &b.id)
-                            } else {
-                                0
-                            };
+                            // Every due lead was skipped (listed, or outside its
+                            // window): the batch may be over; see after commit,
+                            // in the lock order settling uses.
                             let again = claimed.is_none();
-                            (claimed, appended, again)
+                            let check = again.then(|| (b.workspace_id.clone(), b.id.clone()));
+                            (claimed, check, again)
                         }
                     }
                 }
             });
-            self.appended(appended);
+            if let Some((ws, batch)) = check {
+                let appended = in_tx!(self, tx => { finish_batch!(tx, &ws, &batch) });
+                self.appended(appended);
+            }
             if claim.is_some() || !again {
                 return Ok(claim);
             }
@@ -1273,111 +1329,163 @@ impl Store {
         Ok(None)
     }
 
-    /// Ends claimed lead `c` as `failed` when its call could not even be
-    /// stored or placed (its agent or lead was deleted, say).
+    /// Settles claimed lead `c` whose call could not even be stored or placed
+    /// (its agent or lead was deleted, the database failed): like a `failed`
+    /// call, retried by the batch's policy.
     pub async fn fail_claim(&self, c: &Claim, cause: &str) -> StoreResult<()> {
         tracing::warn!(
             batch = c.batch_id,
             lead = c.lead_id,
             cause,
-            "campaign lead failed"
+            "campaign call not placed"
         );
         let appended = in_tx!(self, tx => {
-            sqlx::query("UPDATE batch_items SET state = 'done', outcome = 'failed', \
-                         node_id = NULL, lease_until = NULL, updated_at = $1 \
-                         WHERE batch_id = $2 AND lead_id = $3 AND call_id = $4 AND state = 'dialing'")
-                .bind(now_ms()).bind(&c.batch_id).bind(&c.lead_id).bind(&c.call_id)
-                .execute(&mut *tx).await?;
+            lock_batch!(tx, &c.workspace, &c.batch_id);
+            let (status, retry): (String, String) =
+                sqlx::query_as("SELECT status, retry FROM batches WHERE id = $1")
+                    .bind(&c.batch_id).fetch_one(&mut *tx).await?;
+            let policy: RetryPolicy = serde_json::from_str(&retry).unwrap_or_default();
+            let now = now_ms();
+            let (state, next_at, waiting) = match next_step(
+                &policy, &status, i64::from(c.attempt), "failed", false, None, now,
+            ) {
+                Next::Retry { at, .. } => ("queued", at, Some("retry")),
+                Next::Done => ("done", now, None),
+            };
+            sqlx::query("UPDATE batch_items SET state = $1, next_at = $2, waiting = $3, \
+                         outcome = 'failed', node_id = NULL, lease_until = NULL, \
+                         call_id = CASE WHEN $1 = 'queued' THEN NULL ELSE call_id END, \
+                         updated_at = $4 \
+                         WHERE batch_id = $5 AND lead_id = $6 AND call_id = $7 AND state = 'dialing'")
+                .bind(state).bind(next_at).bind(waiting).bind(now).bind(&c.batch_id)
+                .bind(&c.lead_id).bind(&c.call_id).execute(&mut *tx).await?;
             finish_batch!(tx, &c.workspace, &c.batch_id)
         });
         self.appended(appended);
         Ok(())
     }
 
-    /// Extends the leases of every call node `node` is placing or running.
-    pub async fn renew_leases(&self, node: &str, lease_ms: i64) -> StoreResult<u64> {
-        let sql =
-            "UPDATE batch_items SET lease_until = $1 WHERE node_id = $2 AND state = 'dialing'";
-        Ok(
-            on_db!(self, pool => sqlx::query(sql).bind(now_ms() + lease_ms).bind(node)
-            .execute(pool).await?.rows_affected()),
-        )
+    /// Extends the leases of node `node`'s claims that are still its business:
+    /// calls in `live` (the engine's calls in progress), claims younger than a
+    /// lease (their call is being placed), and calls that ended in the last two
+    /// minutes whose agent run is still finishing (summary, verdict). A claim
+    /// left behind by a failed write is not renewed, so it gets settled.
+    pub async fn renew_leases(
+        &self,
+        node: &str,
+        lease_ms: i64,
+        live: &[String],
+    ) -> StoreResult<u64> {
+        let now = now_ms();
+        let mut sql = String::from(
+            "UPDATE batch_items SET lease_until = $1 WHERE node_id = $2 AND state = 'dialing' \
+             AND (updated_at >= $3 \
+             OR EXISTS (SELECT 1 FROM calls c WHERE c.id = batch_items.call_id \
+                 AND c.status = 'ended' AND c.run_done = 0 AND c.ended_at >= $4)",
+        );
+        if !live.is_empty() {
+            sql.push_str(" OR call_id IN (");
+            for i in 0..live.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i + 5));
+            }
+            sql.push(')');
+        }
+        sql.push(')');
+        Ok(on_db!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(now + lease_ms).bind(node).bind(now - lease_ms).bind(now - 120_000);
+            for id in live {
+                q = q.bind(id);
+            }
+            q.execute(pool).await?.rows_affected()
+        }))
     }
 
-    /// Settles claimed leads whose node stopped renewing its lease (it died):
-    /// a lead whose call was never stored goes back to the queue (nothing was
-    /// dialed, the attempt does not count); a stored call that never completed
-    /// ends `failed` (cause `node-lost`) and completes, which settles the lead
-    /// by the batch's retry policy. Returns how many were settled.
+    /// Settles claimed leads whose node stopped renewing its lease (it died,
+    /// or lost its calls): a lead whose call was never stored goes back to the
+    /// queue (nothing was dialed; the attempt does not count); a stored call
+    /// that never completed ends `failed` (cause `node-lost`) if it had not
+    /// ended, and completes, which settles the lead by the batch's retry
+    /// policy. Each lead is re-checked under its row lock. Returns how many
+    /// were settled.
     pub async fn settle_expired(&self) -> StoreResult<u32> {
-        let now = now_ms();
-        let sql = "SELECT batch_id, lead_id, call_id FROM batch_items \
+        let sql = "SELECT batch_id, lead_id FROM batch_items \
                    WHERE state = 'dialing' AND lease_until < $1 LIMIT 100";
-        let expired: Vec<(String, String, Option<String>)> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(now).fetch_all(pool).await?);
+        let expired: Vec<(String, String)> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(now_ms()).fetch_all(pool).await?);
         let mut settled = 0;
-        for (batch, lead, call) in expired {
-            let stored: Option<String> = match &call {
-                Some(c) => on_db!(self, pool => sqlx::query_scalar(
-                    "SELECT id FROM calls WHERE id = $1").bind(c).fetch_optional(pool).await?),
-                None => None,
-            };
-            match (stored, call) {
-                (Some(_), Some(call)) => {
-                    self.abandon_call(&call, "node-lost").await?;
+        for (batch, lead) in expired {
+            let appended = in_tx!(self, tx => {
+                let now = now_ms();
+                // Lock the call's row, then take the lead (rechecking its lease
+                // and call): the order the call's own writes use.
+                let call: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT call_id FROM batch_items WHERE batch_id = $1 AND lead_id = $2")
+                    .bind(&batch).bind(&lead).fetch_optional(&mut *tx).await?;
+                let call = call.flatten();
+                if let Some(c) = &call {
+                    sqlx::query("UPDATE calls SET run_done = run_done WHERE id = $1")
+                        .bind(c).execute(&mut *tx).await?;
                 }
-                _ => {
-                    let sql = "UPDATE batch_items SET state = 'queued', attempts = attempts - 1, \
-                               call_id = NULL, node_id = NULL, lease_until = NULL, \
-                               waiting = 'capacity', next_at = $1, updated_at = $1 \
-                               WHERE batch_id = $2 AND lead_id = $3 AND state = 'dialing' \
-                               AND lease_until < $1";
-                    on_db!(self, pool => sqlx::query(sql).bind(now).bind(&batch).bind(&lead)
-                        .execute(pool).await?.rows_affected());
+                let item: Option<(Option<String>, String)> = sqlx::query_as(
+                    "UPDATE batch_items SET lease_until = $1 WHERE batch_id = $2 AND lead_id = $3 \
+                     AND state = 'dialing' AND lease_until < $1 \
+                     AND COALESCE(call_id, '') = COALESCE($4, '') \
+                     RETURNING call_id, (SELECT workspace_id FROM batches WHERE id = $2)")
+                    .bind(now).bind(&batch).bind(&lead).bind(&call)
+                    .fetch_optional(&mut *tx).await?;
+                let stored: Option<(String, Option<i64>)> = match item.as_ref().and_then(|i| i.0.as_ref()) {
+                    Some(call) => sqlx::query_as(
+                        "SELECT status, answered_at FROM calls WHERE id = $1")
+                        .bind(call).fetch_optional(&mut *tx).await?,
+                    None => None,
+                };
+                match (item, stored) {
+                    (None, _) => None,
+                    (Some((Some(call), ws)), Some((status, answered))) => {
+                        let mut n = 0;
+                        if status != "ended" {
+                            sqlx::query("UPDATE calls SET status = 'ended', outcome = 'failed', \
+                                         sip_outcome = 'failed', hangup_cause = 'node-lost', \
+                                         ended_at = $1, duration_ms = CASE WHEN answered_at IS NULL \
+                                         THEN NULL ELSE $1 - answered_at END \
+                                         WHERE id = $2 AND status <> 'ended'")
+                                .bind(now).bind(&call).execute(&mut *tx).await?;
+                            let events = [
+                                NewEvent::new("call.state", json!({"call_id": call, "state": "ended"}),
+                                    "state:ended".to_owned()),
+                                NewEvent::new("call.ended", json!({"call_id": call, "outcome": "failed",
+                                    "duration_ms": answered.map(|a| now - a),
+                                    "answered": answered.is_some(), "hangup_cause": "node-lost",
+                                    "hung_up_by": null}), "ended".to_owned()),
+                            ];
+                            n += append_events!(tx, &ws, &call, events);
+                        }
+                        sqlx::query("UPDATE calls SET run_done = 1 WHERE id = $1")
+                            .bind(&call).execute(&mut *tx).await?;
+                        Some(n + super::crm::complete!(tx, &ws, &call))
+                    }
+                    (Some((_, ws)), _) => {
+                        // Never stored, so never dialed.
+                        sqlx::query("UPDATE batch_items SET state = 'queued', attempts = attempts - 1, \
+                                     call_id = NULL, node_id = NULL, lease_until = NULL, \
+                                     waiting = 'capacity', next_at = $1, updated_at = $1 \
+                                     WHERE batch_id = $2 AND lead_id = $3")
+                            .bind(now).bind(&batch).bind(&lead).execute(&mut *tx).await?;
+                        let _ = ws;
+                        Some(0)
+                    }
                 }
+            });
+            if let Some(n) = appended {
+                self.appended(n);
+                settled += 1;
             }
-            settled += 1;
         }
         Ok(settled)
-    }
-
-    /// Ends call `id` as `failed` with `cause` if it has not ended, marks its
-    /// agent run over, and completes it (settling its batch lead): for calls
-    /// whose node is gone.
-    pub async fn abandon_call(&self, id: &str, cause: &str) -> StoreResult<()> {
-        let appended = in_tx!(self, tx => {
-            let row: Option<(String, String, Option<i64>)> = sqlx::query_as(
-                "SELECT workspace_id, status, answered_at FROM calls WHERE id = $1")
-                .bind(id).fetch_optional(&mut *tx).await?;
-            match row {
-                Some((ws, status, answered)) => {
-                    let mut n = 0;
-                    let now = now_ms();
-                    if status != "ended" {
-                        sqlx::query("UPDATE calls SET status = 'ended', outcome = 'failed', \
-                                     sip_outcome = 'failed', hangup_cause = $1, ended_at = $2, \
-                                     duration_ms = CASE WHEN answered_at IS NULL THEN NULL \
-                                     ELSE $2 - answered_at END WHERE id = $3")
-                            .bind(cause).bind(now).bind(id).execute(&mut *tx).await?;
-                        let events = [
-                            NewEvent::new("call.state", json!({"call_id": id, "state": "ended"}),
-                                "state:ended".to_owned()),
-                            NewEvent::new("call.ended", json!({"call_id": id, "outcome": "failed",
-                                "duration_ms": answered.map(|a| now - a),
-                                "answered": answered.is_some(), "hangup_cause": cause,
-                                "hung_up_by": null}), "ended".to_owned()),
-                        ];
-                        n += append_events!(tx, &ws, id, events);
-                    }
-                    sqlx::query("UPDATE calls SET run_done = 1 WHERE id = $1")
-                        .bind(id).execute(&mut *tx).await?;
-                    n + super::crm::complete!(tx, &ws, id)
-                }
-                None => 0,
-            }
-        });
-        self.appended(appended);
-        Ok(())
     }
 }
 

@@ -327,6 +327,11 @@ impl EngineHandle {
         self.shared.registry.control(call, CallControl::Hangup)
     }
 
+    /// See [`SipEngine::active_calls`].
+    pub fn active_calls(&self) -> Vec<CallId> {
+        self.shared.registry.active_ids()
+    }
+
     /// Whether the engine is draining (admitting no new calls).
     pub fn is_draining(&self) -> bool {
         self.shared.registry.draining()
