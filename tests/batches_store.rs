@@ -25,6 +25,24 @@ async fn post(api: &Api, path: &str, body: Value) -> Value {
     v
 }
 
+/// An agent and an outbound trunk; the agent.
+async fn agent_and_trunk(api: &Api) -> Value {
+    let agent = post(
+        api,
+        "/agents",
+        json!({"name": "Ada", "system_prompt": "You are Ada."}),
+    )
+    .await;
+    post(
+        api,
+        "/trunks",
+        json!({"name": "carrier", "outbound": {"host": "127.0.0.1"},
+               "caller_id": "+15550001111"}),
+    )
+    .await;
+    agent
+}
+
 async fn results(api: &Api, batch: &str) -> Vec<Value> {
     let (_, _, v) = api
         .call(
@@ -65,19 +83,7 @@ async fn claims_settle_after_a_node_stops_renewing_and_the_batch_completes_once(
     for api in apis("batches-store").await {
         let store = api.store.clone();
         let ws = store.workspace_by_name("acme").await.expect("ws").id;
-        let agent = post(
-            &api,
-            "/agents",
-            json!({"name": "Ada", "system_prompt": "You are Ada."}),
-        )
-        .await;
-        post(
-            &api,
-            "/trunks",
-            json!({"name": "carrier", "outbound": {"host": "127.0.0.1"},
-                   "caller_id": "+15550001111"}),
-        )
-        .await;
+        let agent = agent_and_trunk(&api).await;
         let mut leads = Vec::new();
         for (i, phone) in ["+13125550101", "+13125550102", "+13125550103"]
             .iter()
@@ -242,19 +248,7 @@ async fn a_canceled_batch_ends_its_queued_leads_and_completes_once() {
     for api in apis("batches-cancel").await {
         let store = api.store.clone();
         let ws = store.workspace_by_name("acme").await.expect("ws").id;
-        let agent = post(
-            &api,
-            "/agents",
-            json!({"name": "Ada", "system_prompt": "You are Ada."}),
-        )
-        .await;
-        post(
-            &api,
-            "/trunks",
-            json!({"name": "carrier", "outbound": {"host": "127.0.0.1"},
-                   "caller_id": "+15550001111"}),
-        )
-        .await;
+        let agent = agent_and_trunk(&api).await;
         let lead = post(
             &api,
             "/leads",

@@ -89,6 +89,53 @@ fn phone_log(path: &std::path::Path) -> (Vec<String>, i32, usize) {
     (called, peak, orphans)
 }
 
+/// SIPp as the leads' phones on a free port (`uas_campaign`), handling
+/// `calls` calls and logging them to `log`; returns the port once it listens.
+async fn phones(
+    calls: u32,
+    log: &std::path::Path,
+    timeout: &str,
+) -> (u16, tokio::task::JoinHandle<common::SippRun>) {
+    let port = free_port();
+    let run = tokio::spawn(
+        Sipp::scenario("uas_campaign")
+            .args(uas_args(port, timeout))
+            .args(["-m".to_owned(), calls.to_string(), "-trace_logs".to_owned()])
+            .args(["-log_file".to_owned(), log.to_string_lossy().into_owned()])
+            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
+            .deadline(Duration::from_secs(100))
+            .run(),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
+            "127.0.0.1",
+            port
+        ))
+        .is_err())
+        .await,
+        "the phones are up"
+    );
+    (port, run)
+}
+
+/// An agent and the workspace's trunk to the phones on `port` (`limits`:
+/// extra trunk fields); the agent.
+async fn agent_and_trunk(rig: &Rig, port: u16, limits: Value) -> Value {
+    let agent = rig
+        .post(
+            "/agents",
+            json!({"name": "Ada", "system_prompt": "You are Ada."}),
+        )
+        .await;
+    let mut trunk = json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
+                           "caller_id": "+15550001111"});
+    if let (Some(t), Some(extra)) = (trunk.as_object_mut(), limits.as_object()) {
+        t.extend(extra.clone());
+    }
+    rig.post("/trunks", trunk).await;
+    agent
+}
+
 async fn results_when(rig: &Rig, batch: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let mut last = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -116,40 +163,11 @@ fn of<'a>(results: &'a [Value], lead: &Value) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
     let rig = rig("campaign").await;
-    let port = free_port();
     let log = scratch_dir("campaign-phones").join("phones.log");
     // Five INVITEs are expected: the answering lead once, the busy and the
     // ringing ones twice (max_attempts 2); the listed and the sleeping lead never.
-    let phones = tokio::spawn(
-        Sipp::scenario("uas_campaign")
-            .args(uas_args(port, "90s"))
-            .args(["-m", "5", "-trace_logs", "-log_file"])
-            .args([log.to_string_lossy().into_owned()])
-            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
-            .deadline(Duration::from_secs(100))
-            .run(),
-    );
-    assert!(
-        eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
-            "127.0.0.1",
-            port
-        ))
-        .is_err())
-        .await,
-        "the phones are up"
-    );
-    let agent = rig
-        .post(
-            "/agents",
-            json!({"name": "Ada", "system_prompt": "You are Ada."}),
-        )
-        .await;
-    rig.post(
-        "/trunks",
-        json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
-               "caller_id": "+15550001111"}),
-    )
-    .await;
+    let (port, phones) = phones(5, &log, "90s").await;
+    let agent = agent_and_trunk(&rig, port, json!({})).await;
     let rx = Receiver::start().await;
     let (st, _, hook) = rig
         .api
@@ -607,39 +625,14 @@ async fn two_nodes_share_one_queue_within_the_trunk_limits() {
     for store in common::db::backends("campaign-two-nodes").await {
         let backend = store.backend();
         let rig = common::host::rig_on("campaign-two-nodes", store.clone(), false).await;
-        let port = free_port();
         let log = scratch_dir("campaign-two-nodes-phones").join("phones.log");
-        let phones = tokio::spawn(
-            Sipp::scenario("uas_campaign")
-                .args(uas_args(port, "60s"))
-                .args(["-m", "6", "-trace_logs", "-log_file"])
-                .args([log.to_string_lossy().into_owned()])
-                // The scenario loads its recording even if no call answers.
-                .pcap("caller.pcap", G711Law::Ulaw, 1)
-                .deadline(Duration::from_secs(70))
-                .run(),
-        );
-        assert!(
-            eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
-                "127.0.0.1",
-                port
-            ))
-            .is_err())
-            .await,
-            "the phones are up"
-        );
-        let agent = rig
-            .post(
-                "/agents",
-                json!({"name": "Ada", "system_prompt": "You are Ada."}),
-            )
-            .await;
+        let (port, phones) = phones(6, &log, "60s").await;
         // The trunk allows 2 calls at once and 2 new calls a second, whatever
         // the batches allow.
-        rig.post(
-            "/trunks",
-            json!({"name": "carrier", "outbound": {"host": "127.0.0.1", "port": port},
-                   "caller_id": "+15550001111", "max_concurrent": 2, "calls_per_second": 2}),
+        let agent = agent_and_trunk(
+            &rig,
+            port,
+            json!({"max_concurrent": 2, "calls_per_second": 2}),
         )
         .await;
         let mut leads = Vec::new();
@@ -781,17 +774,8 @@ async fn a_restarted_engine_settles_the_calls_it_had_in_flight_and_goes_on() {
         .expect("store");
     let api = common::api::api_state(store.clone(), |s| s).await;
     let (sim, _) = common::host::simulator(&dir).await;
-    let port = free_port();
     let log = scratch_dir("campaign-restart-phones").join("phones.log");
-    let phones = tokio::spawn(
-        Sipp::scenario("uas_campaign")
-            .args(uas_args(port, "80s"))
-            .args(["-m", "10", "-trace_logs", "-log_file"])
-            .args([log.to_string_lossy().into_owned()])
-            .pcap_audio("caller.pcap", G711Law::Ulaw, caller_audio(16.0, &CALLER_AT))
-            .deadline(Duration::from_secs(90))
-            .run(),
-    );
+    let (port, phones) = phones(10, &log, "80s").await;
     let post = |path: &'static str, body: Value| {
         let api = &api;
         async move {

@@ -9,17 +9,16 @@ use axum::http::{HeaderMap, StatusCode};
 use super::error::found;
 use super::page::{Page, PageQuery, page};
 use super::{ApiError, ApiJson, ApiQuery, ApiState, Caller};
-use crate::store::{Batch, BatchCreated, LeadResult, NewBatch, Store, StoreError};
+use crate::store::{Batch, BatchCreated, LeadResult, NewBatch, Store, StoreError, Trunk};
 
-/// Starts batch `b` in `workspace` (shared by the REST API and MCP): resolves
-/// the trunk, then queues the leads. The answer, and whether it is new.
-pub(crate) async fn start_batch(
+/// The trunk `id`, or the workspace's oldest one with an outbound
+/// destination; one without an outbound destination is refused.
+pub(super) async fn outbound_trunk(
     store: &Store,
     workspace: &str,
-    b: &NewBatch,
-    key: Option<&str>,
-) -> Result<(BatchCreated, bool), ApiError> {
-    let trunk = match &b.trunk_id {
+    id: Option<&str>,
+) -> Result<Trunk, ApiError> {
+    let trunk = match id {
         Some(t) => match store.trunk(workspace, t).await {
             Err(StoreError::NotFound) => {
                 return Err(ApiError::invalid("trunk_id", "no such trunk"));
@@ -42,6 +41,18 @@ pub(crate) async fn start_batch(
             "the trunk has no outbound destination",
         ));
     }
+    Ok(trunk)
+}
+
+/// Starts batch `b` in `workspace` (shared by the REST API and MCP): resolves
+/// the trunk, then queues the leads. The answer, and whether it is new.
+pub(crate) async fn start_batch(
+    store: &Store,
+    workspace: &str,
+    b: &NewBatch,
+    key: Option<&str>,
+) -> Result<(BatchCreated, bool), ApiError> {
+    let trunk = outbound_trunk(store, workspace, b.trunk_id.as_deref()).await?;
     Ok(store.create_batch(workspace, b, &trunk.id, key).await?)
 }
 

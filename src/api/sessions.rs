@@ -14,7 +14,7 @@ use super::{ApiError, ApiJson, ApiState, Caller};
 use std::time::Duration;
 
 use crate::host::{CallPlan, Dial, place_call};
-use crate::store::{NewSession, Session, SessionDirection, StoreError, call_key, new_session_id};
+use crate::store::{NewSession, Session, SessionDirection, call_key, new_session_id};
 
 /// A session as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -79,26 +79,8 @@ pub(super) async fn create(
     let session = match body.direction {
         SessionDirection::Inbound => s.store.create_session(ws, id, &body, None).await?,
         SessionDirection::Outbound => {
-            let trunk = match &body.trunk_id {
-                Some(t) => match s.store.trunk(ws, t).await {
-                    Err(StoreError::NotFound) => {
-                        return Err(ApiError::invalid("trunk_id", "no such trunk"));
-                    }
-                    other => other?,
-                },
-                None => s.store.default_outbound_trunk(ws).await?.ok_or_else(|| {
-                    ApiError::invalid(
-                        "trunk_id",
-                        "no trunk with an outbound destination: create one with POST /trunks",
-                    )
-                })?,
-            };
-            if trunk.outbound.is_none() {
-                return Err(ApiError::invalid(
-                    "trunk_id",
-                    "the trunk has no outbound destination",
-                ));
-            }
+            let trunk =
+                super::batches::outbound_trunk(&s.store, ws, body.trunk_id.as_deref()).await?;
             let lead_id = body.lead_id.as_deref().unwrap_or_default();
             let lead = s.store.lead(ws, lead_id).await?;
             if s.store.on_dnc(ws, &lead.phone).await? {
