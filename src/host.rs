@@ -207,6 +207,7 @@ pub async fn place_call(
         via: Some(trunk.id.clone()),
     };
     let (engine, store) = (engine.clone(), apps.store.clone());
+    let campaign = plan.batch_id.is_some();
     tokio::spawn(async move {
         if let Err(e) = engine.dial(req).await {
             let cause = match e {
@@ -216,6 +217,19 @@ pub async fn place_call(
                 _ => "dial-failed",
             };
             tracing::warn!(call = %id, error = %e, "dial failed");
+            // A campaign lead refused for room (other calls fill the trunk or
+            // the node) was never dialed: it goes back to the queue, and no
+            // call is recorded.
+            let released = if campaign && matches!(cause, "trunk-limit" | "no-capacity") {
+                store.release_claim(id).await
+            } else {
+                Ok(false)
+            };
+            match released {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing::error!(call = %id, error = %e, "releasing the claim"),
+            }
             if let Err(e) = store.fail_queued_call(id, cause).await {
                 tracing::error!(call = %id, error = %e, "marking the call failed");
             }

@@ -886,3 +886,87 @@ async fn a_restarted_engine_settles_the_calls_it_had_in_flight_and_goes_on() {
     assert_eq!(status["status"], "completed", "{status:#}");
     assert_eq!(status["counts"], json!({"no-answer": 1, "qualified": 1}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_full_of_other_calls_holds_campaign_leads_back_without_recording_calls() {
+    let rig = rig("campaign-full-trunk").await;
+    let log = scratch_dir("campaign-full-trunk-phones").join("phones.log");
+    let (port, phones) = phones(2, &log, "60s").await;
+    // One line on the trunk, taken by a session's call (the engine knows; the
+    // campaign queue does not count it).
+    let agent = agent_and_trunk(&rig, port, json!({"max_concurrent": 1})).await;
+    let talker = rig
+        .post("/leads", json!({"name": "Ann Answers", "phone": ANSWERS}))
+        .await;
+    let waiter = rig
+        .post("/leads", json!({"name": "Cy Rings", "phone": RINGS}))
+        .await;
+    let session = rig
+        .post(
+            "/sessions",
+            json!({"direction": "outbound", "lead_id": talker["id"], "agent_id": agent["id"],
+                   "objective": "qualify_for_demo"}),
+        )
+        .await;
+    let session_call = session["call_id"].as_str().expect("call").to_owned();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for _ in 0..100 {
+        tick.tick().await;
+        rig.sink.flush().await;
+        if rig.get(&format!("/calls/{session_call}")).await["status"] == "in-progress" {
+            break;
+        }
+    }
+    let dialer = dialer(&rig);
+    let created = rig
+        .post(
+            "/batches",
+            json!({"lead_ids": [waiter["id"]], "objective": "qualify_for_demo",
+                   "agent_id": agent["id"], "ring_timeout_s": 5, "retry": {"max_attempts": 1}}),
+        )
+        .await;
+    let batch = created["call_batch_id"].as_str().expect("id").to_owned();
+    // While the session talks, the lead waits for room: no call is recorded,
+    // no attempt counted, the lead's record untouched.
+    let mut held_back = false;
+    loop {
+        tick.tick().await;
+        rig.sink.flush().await;
+        let talking = rig.get(&format!("/calls/{session_call}")).await["status"] == "in-progress";
+        let r = results_when(&rig, &batch, |_| true).await;
+        if !talking {
+            break;
+        }
+        if r[0]["state"] != "queued" {
+            // Claimed, and being refused right now.
+            continue;
+        }
+        assert_eq!(r[0]["attempts"], 0, "{:#}", r[0]);
+        assert_eq!(r[0]["call_ids"], json!([]), "{:#}", r[0]);
+        held_back |= r[0]["waiting"] == "capacity";
+        let lead = rig
+            .get(&format!("/leads/{}", waiter["id"].as_str().expect("id")))
+            .await;
+        assert_eq!(lead["status"], "new");
+    }
+    assert!(
+        held_back,
+        "the engine refused the lead for room at least once"
+    );
+    // Once the line is free the lead is called.
+    let r = results_when(&rig, &batch, |r| r[0]["state"] == "done").await;
+    assert_eq!(
+        (&r[0]["outcome"], &r[0]["attempts"]),
+        (&json!("no-answer"), &json!(1)),
+        "{:#}",
+        r[0]
+    );
+    let calls = rig.get(&format!("/calls?batch_id={batch}")).await;
+    assert_eq!(calls["data"].as_array().map(Vec::len), Some(1), "{calls:#}");
+    let run = phones.await.expect("sipp");
+    assert!(run.all_ok(2), "{run:?}");
+    let (called, peak, _) = phone_log(&log);
+    assert_eq!(called, [ANSWERS, RINGS]);
+    assert_eq!(peak, 1);
+    dialer.abort();
+}

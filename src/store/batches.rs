@@ -1365,6 +1365,30 @@ impl Store {
         Ok(())
     }
 
+    /// Puts the lead of campaign call `id` back in the queue (2 s on, the
+    /// attempt not counted) and forgets the call, when the call was refused
+    /// before it was dialed (no room on the trunk or the node); false when the
+    /// call is not a queued campaign call.
+    pub async fn release_claim(&self, id: tenex_actors::sip::CallId) -> StoreResult<bool> {
+        let key = super::call_key(id);
+        let now = now_ms();
+        Ok(in_tx!(self, tx => {
+            let gone = sqlx::query("DELETE FROM calls WHERE id = $1 AND status = 'queued' \
+                                    AND batch_id IS NOT NULL")
+                .bind(&key).execute(&mut *tx).await?.rows_affected();
+            if gone == 1 {
+                sqlx::query("DELETE FROM call_events WHERE call_id = $1")
+                    .bind(&key).execute(&mut *tx).await?;
+                sqlx::query("UPDATE batch_items SET state = 'queued', attempts = attempts - 1, \
+                             call_id = NULL, node_id = NULL, lease_until = NULL, \
+                             waiting = 'capacity', next_at = $1, updated_at = $2 \
+                             WHERE call_id = $3 AND state = 'dialing'")
+                    .bind(now + 2_000).bind(now).bind(&key).execute(&mut *tx).await?;
+            }
+            gone == 1
+        }))
+    }
+
     /// Extends the leases of node `node`'s claims that are still its business:
     /// calls in `live` (the engine's calls in progress), claims younger than a
     /// lease (their call is being placed), and calls that ended in the last two
