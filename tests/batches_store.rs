@@ -295,13 +295,45 @@ async fn a_canceled_batch_ends_its_queued_leads_and_completes_once() {
             (&json!("canceled"), &json!("canceled"))
         );
         assert_eq!(completed_events(&store, &ws, &batch).await, 1);
-        // The lead is free again.
+        // The lead is free again; a second lead with the same number in the
+        // same batch is not called twice.
+        let twin = post(
+            &api,
+            "/leads",
+            json!({"name": "Twin", "phone": "+13125550101"}),
+        )
+        .await;
         let third = post(
             &api,
             "/batches",
-            json!({"lead_ids": [lead], "objective": "x", "agent_id": agent["id"]}),
+            json!({"lead_ids": [twin["id"], lead], "objective": "x", "agent_id": agent["id"]}),
         )
         .await;
         assert_eq!(third["queued"], 1);
+        assert_eq!(
+            third["rejected"],
+            json!([{"lead_id": lead, "reason": "duplicate_phone",
+                    "message": "an earlier lead in the batch has the same number"}])
+        );
+        // Defaults: 5 at once, 1 a second, 30 s of ringing, 3 attempts on
+        // no-answer, busy and failed an hour apart, any time of day.
+        let id = third["call_batch_id"].as_str().expect("id");
+        let (_, _, b) = api
+            .call("GET", &format!("/batches/{id}"), Some(&api.a), None)
+            .await;
+        assert_eq!(
+            (
+                &b["concurrency"],
+                &b["calls_per_second"],
+                &b["ring_timeout_s"],
+                &b["window"]
+            ),
+            (&json!(5), &json!(1.0), &json!(30), &Value::Null),
+            "{b:#}"
+        );
+        assert_eq!(
+            b["retry"],
+            json!({"max_attempts": 3, "on": ["no-answer", "busy", "failed"], "backoff_minutes": 60.0})
+        );
     }
 }
