@@ -314,11 +314,21 @@ impl AgentRig {
         found.expect("a live agent call")
     }
 
-    /// The single finished call's record, once the call's tree has stopped.
+    /// The single finished call's record, once the call's tree has stopped
+    /// and its SIP leg has ended (the two finish independently: the tree can
+    /// stop while the leg's BYE transaction is still completing).
     pub async fn finished(&self) -> CallRecord {
         assert!(
             eventually(Duration::from_secs(15), || self.app.live().is_empty()).await,
             "the call's tree stops after the call"
+        );
+        assert!(
+            eventually(Duration::from_secs(15), || {
+                self.engine.calls().iter().all(|r| r.ended_at.is_some())
+            })
+            .await,
+            "the call's SIP leg ends: {:?}",
+            self.engine.calls()
         );
         let records = self.engine.calls();
         assert_eq!(records.len(), 1, "{records:?}");
