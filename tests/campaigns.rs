@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::agent::{CALLER_AT, caller_audio};
 use common::host::{Rig, rig};
 use common::receiver::Receiver;
-use common::{Sipp, eventually, free_port, scratch_dir, uas_args};
+use common::{Sipp, free_port, scratch_dir, uas_args, udp_listening};
 use serde_json::{Value, json};
 use tenex_media::g711::G711Law;
 use tenex_voice::dialer::{Dialer, DialerConfig};
@@ -106,15 +106,7 @@ async fn phones(
             .deadline(Duration::from_secs(100))
             .run(),
     );
-    assert!(
-        eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
-            "127.0.0.1",
-            port
-        ))
-        .is_err())
-        .await,
-        "the phones are up"
-    );
+    assert!(udp_listening(port).await, "the phones are up");
     (port, run)
 }
 

@@ -831,9 +831,6 @@ fn validate(b: &NewBatch) -> StoreResult<()> {
     Ok(())
 }
 
-/// The workspace's batches as a page.
-const LIST_COLUMNS: &str = BATCH_COLUMNS;
-
 impl Store {
     /// Starts batch `b` in `workspace` on `trunk_id` (resolved by the caller);
     /// with `key`, a retried request gets the first one's batch (and a different
@@ -1041,7 +1038,7 @@ impl Store {
         after: Option<(i64, String)>,
     ) -> StoreResult<Vec<Batch>> {
         let (t, id) = after.unwrap_or((i64::MAX, String::new()));
-        let sql = page_sql(LIST_COLUMNS, "batches");
+        let sql = page_sql(BATCH_COLUMNS, "batches");
         let rows: Vec<BatchRow> = on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(workspace).bind(t).bind(id).bind(i64::from(limit)).fetch_all(pool).await?);
         let mut out = Vec::with_capacity(rows.len());
@@ -1492,14 +1489,13 @@ impl Store {
                             .bind(&call).execute(&mut *tx).await?;
                         Some(n + super::crm::complete!(tx, &ws, &call))
                     }
-                    (Some((_, ws)), _) => {
+                    (Some(_), _) => {
                         // Never stored, so never dialed.
                         sqlx::query("UPDATE batch_items SET state = 'queued', attempts = attempts - 1, \
                                      call_id = NULL, node_id = NULL, lease_until = NULL, \
                                      waiting = 'capacity', next_at = $1, updated_at = $1 \
                                      WHERE batch_id = $2 AND lead_id = $3")
                             .bind(now).bind(&batch).bind(&lead).execute(&mut *tx).await?;
-                        let _ = ws;
                         Some(0)
                     }
                 }

@@ -166,15 +166,7 @@ pub async fn lead_phone() -> (u16, JoinHandle<SippRun>) {
             .deadline(Duration::from_secs(70))
             .run(),
     );
-    assert!(
-        eventually(Duration::from_secs(5), || std::net::UdpSocket::bind((
-            "127.0.0.1",
-            port
-        ))
-        .is_err())
-        .await,
-        "the lead's phone is up"
-    );
+    assert!(super::udp_listening(port).await, "the lead's phone is up");
     (port, run)
 }
 

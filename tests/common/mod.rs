@@ -114,6 +114,15 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
 }
 
 /// A fresh scratch directory for one sipp run.
+/// Waits (at most 5 s) until something listens on UDP 127.0.0.1:`port`
+/// (a SIPp phone started in the background); false if nothing came up.
+pub async fn udp_listening(port: u16) -> bool {
+    eventually(Duration::from_secs(5), || {
+        UdpSocket::bind(("127.0.0.1", port)).is_err()
+    })
+    .await
+}
+
 pub fn scratch_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
