@@ -14,7 +14,7 @@ use tenex_actors::sip::{
     Credentials, OutboundTrunk, SipConfig, SipEngine, SipTransport, Trunk, parse_source,
 };
 
-use crate::host::{Apps, NumberRouter, TrunkSync, lifecycle_writer};
+use crate::host::{Apps, CallSink, NumberRouter, TrunkSync, lifecycle_writer};
 
 /// How often trunks are reloaded from the database (changes made through
 /// this node's API apply at once).
@@ -162,6 +162,80 @@ pub fn parse_trunks(json: &str) -> Result<Vec<Trunk>, String> {
 /// Runs the engine until Ctrl-C or SIGTERM, then drains: no new calls, live calls
 /// finish (up to a minute), then exits.
 pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let node = start(args, std::env::var("OPENAI_API_KEY").unwrap_or_default()).await?;
+    println!(
+        "tenex-voice: SIP on {} (UDP and TCP), HTTP on http://{}; Ctrl-C to drain and stop",
+        node.sip_addr(),
+        node.http_addr()
+    );
+    shutdown_signal().await;
+    node.stop(Duration::from_secs(60)).await;
+    Ok(())
+}
+
+/// An engine node running in this process: the SIP engine, the HTTP API, the
+/// dialer, the webhook dispatcher.
+#[derive(Debug)]
+pub struct Node {
+    engine: SipEngine,
+    store: crate::store::Store,
+    http_addr: SocketAddr,
+    public_url: String,
+    sink: CallSink,
+    dialer: tokio::task::JoinHandle<()>,
+    /// Trunk refresh, retention sweep, webhook dispatch.
+    background: Vec<tokio::task::JoinHandle<()>>,
+    stop_http: tokio::sync::oneshot::Sender<()>,
+    http_task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// The SIP listen address (UDP and TCP).
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.engine.local_addr()
+    }
+
+    /// The HTTP listen address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The base URL of the HTTP side (the public URL when one is set).
+    pub fn base_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The node's database.
+    pub fn store(&self) -> &crate::store::Store {
+        &self.store
+    }
+
+    /// Drains (no new campaign calls; calls in progress may finish for up to
+    /// `grace`), then stops everything and closes the database.
+    pub async fn stop(self, grace: Duration) {
+        // Draining: the dialer places no new calls but keeps renewing the leases
+        // of the calls still running.
+        self.engine.set_draining(true);
+        tracing::info!(active = self.engine.stats().active_calls, "draining");
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.engine.stats().active_calls > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.dialer.abort();
+        self.engine.shutdown().await;
+        for task in &self.background {
+            task.abort();
+        }
+        let _ = self.stop_http.send(());
+        let _ = self.http_task.await;
+        self.sink.flush().await;
+        self.store.close().await;
+    }
+}
+
+/// Starts a node with `args` (the engine, HTTP API, dialer and webhook
+/// dispatcher); `openai_key` is the Realtime API key.
+pub async fn start(args: ServeArgs, openai_key: String) -> Result<Node, String> {
     let file_trunks = match &args.trunks_file {
         Some(path) => parse_trunks(
             &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -185,7 +259,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let endpoint = RealtimeEndpoint {
         url: args.realtime_url.clone(),
-        api_key: std::env::var("OPENAI_API_KEY").unwrap_or_default(),
+        api_key: openai_key,
     };
     let base = AgentApp::new(
         AgentConfig::default(),
@@ -216,7 +290,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     tracing::info!(trunks, "trunks loaded");
     // Other nodes sharing the database change trunks too: reload now and then.
     let refresh = sync.clone();
-    tokio::spawn(async move {
+    let refresher = tokio::spawn(async move {
         let mut every = tokio::time::interval(TRUNK_REFRESH);
         every.tick().await;
         loop {
@@ -232,7 +306,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     // Recordings past their workspace's retention are deleted now and then.
     let sweeper = store.clone();
-    tokio::spawn(async move {
+    let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(RETENTION_SWEEP);
         loop {
             every.tick().await;
@@ -245,7 +319,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     });
     // Webhooks go out from the outbox on every node (leases keep them from
     // sending one attempt twice).
-    let _webhooks = crate::webhooks::Dispatcher::new(
+    let webhooks = crate::webhooks::Dispatcher::new(
         store.clone(),
         crate::webhooks::DispatcherConfig {
             allow_private: args.webhook_allow_private,
@@ -278,10 +352,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 .with_engine(engine.handle())
                 .with_trunk_sync(sync)
                 .with_apps(apps)
-                .with_public_url(public_url)
+                .with_public_url(public_url.clone())
                 .with_mcp_hosts(args.mcp_allowed_hosts.clone()),
         ),
     });
+    let public_url_for_node = public_url;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(async move {
         let serve = axum::serve(http, app).with_graceful_shutdown(async {
@@ -291,26 +366,17 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
-    println!(
-        "tenex-voice: SIP on {} (UDP and TCP), HTTP on http://{http_addr}; Ctrl-C to drain and stop",
-        engine.local_addr()
-    );
-    shutdown_signal().await;
-    // Draining: the dialer places no new calls but keeps renewing the leases
-    // of the calls still running.
-    engine.set_draining(true);
-    tracing::info!(active = engine.stats().active_calls, "draining");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while engine.stats().active_calls > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    dialer.abort();
-    engine.shutdown().await;
-    let _ = stop_http.send(());
-    let _ = http_task.await;
-    sink.flush().await;
-    store.close().await;
-    Ok(())
+    Ok(Node {
+        engine,
+        store,
+        http_addr,
+        public_url: public_url_for_node,
+        sink,
+        dialer,
+        background: vec![refresher, sweeper, webhooks],
+        stop_http,
+        http_task,
+    })
 }
 
 async fn shutdown_signal() {

@@ -367,3 +367,67 @@ async fn three_hundred_sessions_at_once() {
     assert_eq!(Stats::get(&sim.stats().sessions), 300);
     assert_eq!(Stats::get(&sim.stats().responses), 300);
 }
+
+#[tokio::test]
+async fn instructions_pick_the_conversation_and_recorded_lines_are_played_as_recorded() {
+    // One simulator, two conversations: the session whose instructions name
+    // "Dana" follows her script; any other follows the default one. Dana's
+    // greeting has a recording, which goes out sample for sample.
+    let recorded: Vec<i16> = (0..2400).map(|i| ((i % 48) as i16 - 24) * 500).collect();
+    let dana =
+        Script::parse(r#"{"caller_lines":["Dana speaking."],"turns":[{"say":"Hello Dana."}]}"#)
+            .expect("script");
+    let sim = sim(SimConfig {
+        script: Script::parse(r#"{"caller_lines":["Someone."],"turns":[{"say":"Hello there."}]}"#)
+            .expect("script"),
+        scripts_by_instructions: vec![("Name: Dana".into(), dana)],
+        recorded: [("Hello Dana.".to_owned(), recorded.clone().into())].into(),
+        ..SimConfig::default()
+    })
+    .await;
+    for (instructions, greeting, caller, audio) in [
+        (
+            "Qualify.\nName: Dana Fox",
+            "Hello Dana.",
+            "Dana speaking.",
+            Some(&recorded),
+        ),
+        ("Qualify.\nName: Sam Lee", "Hello there.", "Someone.", None),
+    ] {
+        let mut ws = connect(&sim).await;
+        assert_eq!(next(&mut ws).await["type"], "session.created");
+        let mut update = session("audio/pcm", "audio/pcm");
+        update["session"]["instructions"] = json!(instructions);
+        send(&mut ws, update).await;
+        assert_eq!(next(&mut ws).await["type"], "session.updated");
+        send(&mut ws, json!({"type":"response.create"})).await;
+        let events = until(&mut ws, "response.done").await;
+        let mut pcm = Vec::new();
+        for e in &events {
+            if e["type"] == "response.output_audio.delta" {
+                let mut bytes = Vec::new();
+                base64::decode(e["delta"].as_str().expect("delta").as_bytes(), &mut |b| {
+                    bytes.extend_from_slice(b)
+                })
+                .expect("base64");
+                pcm.extend(bytes.chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+            }
+        }
+        let said = events
+            .iter()
+            .find(|e| e["type"] == "response.output_audio_transcript.done")
+            .expect("transcript");
+        assert_eq!(said["transcript"], greeting, "{instructions}");
+        match audio {
+            Some(recorded) => assert_eq!(&pcm, recorded, "{instructions}"),
+            None => assert!(pcm.len() > 4800, "{instructions}: synthetic speech"),
+        }
+        append(&mut ws, "audio/pcm", &burst(24_000, 800, 900)).await;
+        let done = until(
+            &mut ws,
+            "conversation.item.input_audio_transcription.completed",
+        )
+        .await;
+        assert_eq!(done.last().expect("completed")["transcript"], caller);
+    }
+}

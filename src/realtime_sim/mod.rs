@@ -47,6 +47,14 @@ pub struct SimConfig {
     pub speed: u32,
     /// Misbehave: after every event, send a garbage message (robustness tests).
     pub garbage: bool,
+    /// Scripts chosen per session: the first whose phrase appears in the
+    /// session's instructions (as set before the conversation starts) replaces
+    /// `script` for that session (one simulator, a different conversation per
+    /// lead).
+    pub scripts_by_instructions: Vec<(String, Script)>,
+    /// Recorded agent speech by line text (24 kHz PCM16); lines without a
+    /// recording get the synthetic voice.
+    pub recorded: std::collections::HashMap<String, Arc<[i16]>>,
 }
 
 impl Default for SimConfig {
@@ -59,6 +67,8 @@ impl Default for SimConfig {
             session_max: Duration::from_secs(3600),
             speed: 20,
             garbage: false,
+            scripts_by_instructions: Vec::new(),
+            recorded: std::collections::HashMap::new(),
         }
     }
 }
@@ -115,7 +125,9 @@ type VoiceCache = std::collections::HashMap<(String, config::FormatIn), Arc<Vec<
 
 struct Shared {
     cfg: SimConfig,
-    script: Script,
+    script: Arc<Script>,
+    /// `cfg.scripts_by_instructions`, shareable.
+    alternatives: Vec<(String, Arc<Script>)>,
     record: Option<Recorder>,
     stats: Arc<Stats>,
     /// Bumped to drop every open session (fault injection).
@@ -128,16 +140,24 @@ struct Shared {
 }
 
 impl Shared {
+    /// The script for a session with these instructions.
+    fn script_for(&self, instructions: &str) -> Option<Arc<Script>> {
+        self.alternatives
+            .iter()
+            .find(|(phrase, _)| instructions.contains(phrase.as_str()))
+            .map(|(_, script)| script.clone())
+    }
+
     /// `text` spoken in `format`'s bytes.
     fn voice(&self, text: &str, format: config::FormatIn) -> Arc<Vec<u8>> {
         let key = (text.to_owned(), format);
         if let Some(v) = self.voices.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return v;
         }
-        let bytes = Arc::new(session::encode_output(
-            format,
-            &voice::speak(text, self.cfg.seed),
-        ));
+        let bytes = Arc::new(match self.cfg.recorded.get(text) {
+            Some(pcm) => session::encode_output(format, pcm),
+            None => session::encode_output(format, &voice::speak(text, self.cfg.seed)),
+        });
         if let Ok(mut m) = self.voices.lock() {
             // Scripts are small; a bound keeps a hostile script from growing it.
             if m.len() < 1024 {
@@ -168,7 +188,12 @@ impl Simulator {
             None => None,
         };
         let shared = Arc::new(Shared {
-            script: cfg.script.clone(),
+            script: Arc::new(cfg.script.clone()),
+            alternatives: cfg
+                .scripts_by_instructions
+                .iter()
+                .map(|(phrase, script)| (phrase.clone(), Arc::new(script.clone())))
+                .collect(),
             cfg,
             record,
             stats: Arc::default(),

@@ -17,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::config::{Effective, FormatIn, SessionIn};
-use super::{Shared, Stats};
+use super::{Script, Shared, Stats};
 
 /// Audio per delta event.
 const CHUNK_MS: usize = 100;
@@ -52,6 +52,8 @@ pub(crate) struct Session {
     outbox: VecDeque<Scheduled>,
     active: Option<Active>,
     responses: u64,
+    /// The conversation this session follows.
+    script: Arc<Script>,
     turn: usize,
     caller_line: usize,
     vad: Option<EnergyVad>,
@@ -80,6 +82,7 @@ impl Session {
             outbox: VecDeque::new(),
             active: None,
             responses: 0,
+            script: shared.script.clone(),
             turn: 0,
             caller_line: 0,
             vad: None,
@@ -304,6 +307,14 @@ impl Session {
         if let Some(m) = &parsed.model {
             self.model = m.clone();
         }
+        // A conversation picked by its instructions, before it starts.
+        if let Some(instructions) = &parsed.instructions
+            && self.turn == 0
+            && self.caller_line == 0
+            && let Some(script) = self.shared.script_for(instructions)
+        {
+            self.script = script;
+        }
         self.cfg = next;
         self.vad = self.cfg.vad.and_then(|s| {
             EnergyVad::new(
@@ -403,7 +414,6 @@ impl Session {
                 self.now_event(json!({"type":"conversation.item.added","event_id":id,"previous_item_id":prev,"item":user_item}));
                 if self.cfg.transcribe {
                     let line = self
-                        .shared
                         .script
                         .caller_lines
                         .get(self.caller_line)
@@ -557,7 +567,6 @@ impl Session {
         let mut item_id = None;
         if text_only {
             let text = self
-                .shared
                 .script
                 .summary
                 .clone()
@@ -581,7 +590,6 @@ impl Session {
             output.push(json!({"id":item,"type":"message","role":"assistant","status":"completed","content":[{"type":"output_text","text":text}]}));
         } else {
             let turn = self
-                .shared
                 .script
                 .turns
                 .get(self.turn)
