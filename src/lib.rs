@@ -4,6 +4,7 @@
 pub mod agent_tools;
 pub mod api;
 pub mod config;
+pub mod demo;
 pub mod dialer;
 pub mod host;
 pub mod http;

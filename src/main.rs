@@ -17,6 +17,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs a whole qualification campaign on this machine, offline: an engine
+    /// on loopback, the Realtime simulator, three leads' phones and a webhook
+    /// receiver; launched through the REST API and shown live. Exits non-zero
+    /// if any step did not happen as expected.
+    Demo(tenex_voice::demo::DemoArgs),
     /// Runs the SIP engine (UDP and TCP) and the HTTP API until Ctrl-C or
     /// SIGTERM, then drains.
     Serve(tenex_voice::serve::ServeArgs),
@@ -67,6 +72,20 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tenex-voice: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo(args) => {
+            // The demo's own output is the show; the engine's log only warns.
+            init_logging_at("warn,rsipstack=error");
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            match runtime.block_on(tenex_voice::demo::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tenex-voice demo: {e}");
                     ExitCode::FAILURE
                 }
             }
@@ -171,8 +190,13 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 /// Logs to stderr; `RUST_LOG` overrides. The SIP stack logs whole messages (with
 /// phone numbers) at info, so it is held to warnings by default.
 fn init_logging() {
+    init_logging_at("info,rsipstack=warn");
+}
+
+/// Logging to stderr at `default` unless `RUST_LOG` says otherwise.
+fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

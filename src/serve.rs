@@ -22,6 +22,8 @@ const TRUNK_REFRESH: Duration = Duration::from_secs(15);
 use crate::store::{DbCalls, sweep_recordings};
 
 /// How often recordings past their retention are looked for.
+/// How long open HTTP connections get to finish when the node stops.
+const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(2);
 const RETENTION_SWEEP: Duration = Duration::from_secs(600);
 
 /// Options for `serve` (each also read from its environment variable).
@@ -226,8 +228,16 @@ impl Node {
         for task in &self.background {
             task.abort();
         }
+        // Open streams (SSE monitors) would hold a graceful shutdown forever:
+        // they get a moment to finish, then the server stops anyway.
         let _ = self.stop_http.send(());
-        let _ = self.http_task.await;
+        let mut http_task = self.http_task;
+        if tokio::time::timeout(HTTP_CLOSE_GRACE, &mut http_task)
+            .await
+            .is_err()
+        {
+            http_task.abort();
+        }
         self.sink.flush().await;
         self.store.close().await;
     }
