@@ -14,17 +14,11 @@ use tower::ServiceExt;
 /// at set seconds whatever the agent does), so they run one at a time: on a
 /// two-core machine, four of them at once (one of them Python) can delay an
 /// agent's reply past the caller's next line.
-static ONE_CALL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_call_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_CALL_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
-    let _one = one_call_at_a_time();
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     let rig = AgentRig::start("agent-e2e", AgentConfig::default()).await;
     let run = rig
         .call(caller_audio(16.0, &CALLER_AT))
@@ -181,7 +175,7 @@ async fn agent_call_end_to_end_over_sipp_and_the_simulator() {
 
 #[test]
 fn the_sdk_check_rejects_what_the_service_would() {
-    let _one = one_call_at_a_time();
+    let _one = ONE_CALL_AT_A_TIME.blocking_lock();
     // The checker that guards every recorded session must itself reject an
     // undeclared field and a wrong type, and pass its own cases.
     let python = std::env::var("TENEX_SDK_PYTHON").expect("TENEX_SDK_PYTHON (run `./run test`)");
@@ -227,7 +221,7 @@ fn the_sdk_check_rejects_what_the_service_would() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
-    let _one = one_call_at_a_time();
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     use tenex_actors::sip::{CallOutcome, DialRequest, DialResult, Direction, OutboundTrunk};
     // Even an agent that waits on inbound calls greets first on outbound ones.
     let agent = AgentConfig {
@@ -277,7 +271,7 @@ async fn outbound_call_to_a_lead_is_bridged_and_the_agent_speaks_first() {
 /// (which makes the stored outcome `voicemail`, not a conversation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answering_machine_ends_the_call_as_voicemail() {
-    let _one = one_call_at_a_time();
+    let _one = ONE_CALL_AT_A_TIME.lock().await;
     use serde_json::json;
     use tenex_actors::sip::CallOutcome;
     use tenex_voice::realtime_sim::script::Script;

@@ -16,14 +16,15 @@ use tenex_actors::sip::{
 };
 use tenex_actors::tenex_media::SampleRate;
 use tenex_actors::tenex_media::resample::Resampler;
-use tokio::time::Instant;
 
 /// Rings before a talking phone picks up.
 const ANSWER_AFTER: Duration = Duration::from_secs(2);
 /// A phone that never answers rings this long (the caller gives up first).
 const NEVER: Duration = Duration::from_secs(3600);
-/// How long the agent must have been quiet before the person speaks.
-const REPLY_AFTER: Duration = Duration::from_millis(900);
+/// How long the agent must have been quiet before the person speaks, counted
+/// in audio received (a scheduling stall on a busy machine is not silence).
+/// Well above the pauses inside a recorded line (250 ms at most).
+const REPLY_AFTER_MS: u64 = 1500;
 /// A 20 ms frame louder than this (RMS) is the agent speaking.
 const SPEECH_RMS: f64 = 400.0;
 
@@ -163,7 +164,7 @@ async fn converse(mut call: BridgedCall, number: String, lines: Vec<Arc<[i16]>>,
     let frame_ms = 20u64;
     let mut next = 0usize;
     let mut heard_since_last_line = false;
-    let mut last_speech = Instant::now();
+    let mut quiet_ms = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(frame_ms));
     loop {
         tokio::select! {
@@ -177,8 +178,10 @@ async fn converse(mut call: BridgedCall, number: String, lines: Vec<Arc<[i16]>>,
         while let Some(frame) = port.uplink.pop() {
             if rms(frame.pcm()) > SPEECH_RMS {
                 heard_since_last_line = true;
-                last_speech = Instant::now();
+                quiet_ms = 0;
                 heard_ms += frame_ms;
+            } else {
+                quiet_ms += frame_ms;
             }
         }
         if heard_ms > 0 {
@@ -189,9 +192,10 @@ async fn converse(mut call: BridgedCall, number: String, lines: Vec<Arc<[i16]>>,
             continue;
         }
         if heard_since_last_line
-            && last_speech.elapsed() >= REPLY_AFTER
+            && quiet_ms >= REPLY_AFTER_MS
             && let Some(line) = lines.get(next)
         {
+            tracing::debug!(%number, line = next + 1, "the lead speaks");
             say(&port, line, next as u32 + 1);
             next += 1;
             heard_since_last_line = false;

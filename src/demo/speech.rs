@@ -342,6 +342,44 @@ mod tests {
         }
     }
 
+    /// Turns the simulator's detector (the service's defaults: threshold 0.5,
+    /// 500 ms of silence, the adaptive noise floor) finds in `pcm` after a
+    /// G.711 round trip.
+    fn turns(pcm: &[i16]) -> usize {
+        use tenex_actors::tenex_media::g711;
+        use tenex_actors::tenex_media::vad::{EnergyVad, VadConfig, VadEvent};
+        let mut vad = EnergyVad::new(SampleRate::Hz8000, VadConfig::default()).expect("vad");
+        let mut stops = 0;
+        let silence = [0i16; 160 * 40];
+        for frame in pcm.chunks_exact(160).chain(silence.chunks_exact(160)) {
+            let phone: Vec<i16> = frame
+                .iter()
+                .map(|&s| g711::ulaw_decode(g711::ulaw_encode(s)))
+                .collect();
+            vad.handle_frame(&phone).expect("frame");
+            while let Some(e) = vad.poll_event() {
+                if matches!(e, VadEvent::SpeechStopped { .. }) {
+                    stops += 1;
+                }
+            }
+        }
+        stops
+    }
+
+    #[test]
+    fn each_lead_line_is_one_turn_for_the_simulated_service() {
+        // A line heard as two turns would make the agent answer its first half
+        // while the lead is still speaking, and the conversation would drift.
+        let speech = Speech::load().expect("recordings");
+        for (id, _) in RECORDINGS
+            .iter()
+            .filter(|(id, _)| !id.starts_with("agent_"))
+        {
+            let n = turns(&speech.line(id).expect("line").pcm);
+            assert_eq!(n, 1, "{id}: {n} turns");
+        }
+    }
+
     fn longest_pause_ms(pcm: &[i16]) -> usize {
         let gate = 32768.0 * 10f64.powf(-45.0 / 20.0);
         let (mut run, mut longest) = (0, 0);
