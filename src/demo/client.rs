@@ -55,14 +55,14 @@ impl Api {
             .map_err(|e| format!("{method} {path}: {e}"))
     }
 
-    /// A request whose answer must be `2xx` JSON.
-    pub(super) async fn call(
+    /// A request's whole answer: its status and body.
+    async fn fetch(
         &self,
         method: &str,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let res = self.send(method, path, body.as_ref()).await?;
+        body: Option<&Value>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let res = self.send(method, path, body).await?;
         let status = res.status();
         let bytes = res
             .into_body()
@@ -70,6 +70,17 @@ impl Api {
             .await
             .map_err(|e| format!("{method} {path}: {e}"))?
             .to_bytes();
+        Ok((status, bytes))
+    }
+
+    /// A request whose answer must be `2xx` JSON.
+    pub(super) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let (status, bytes) = self.fetch(method, path, body.as_ref()).await?;
         let json: Value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -85,14 +96,7 @@ impl Api {
     /// `GET` bytes (a recording); `path` is relative to the API or absolute
     /// from the HTTP root.
     pub(super) async fn bytes(&self, path: &str) -> Result<Vec<u8>, String> {
-        let res = self.send("GET", path, None).await?;
-        let status = res.status();
-        let bytes = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?
-            .to_bytes();
+        let (status, bytes) = self.fetch("GET", path, None).await?;
         if !status.is_success() {
             return Err(format!("GET {path}: {status}"));
         }
