@@ -19,6 +19,17 @@ fn demo(args: &[&str], dir: &std::path::Path) -> std::process::Child {
         .expect("start tenex-voice demo")
 }
 
+/// Kills the demo if the test fails before it ends (a `--keep-running` demo
+/// would otherwise outlive the test).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tenex-demo-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -48,8 +59,8 @@ fn get(base: &str, path: &str, key: &str) -> (u16, String) {
 #[test]
 fn the_demo_runs_a_campaign_and_keep_running_leaves_the_api_up() {
     let dir = scratch("keep");
-    let mut child = demo(&["--keep-running"], &dir);
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = KillOnDrop(demo(&["--keep-running"], &dir));
+    let stdout = child.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -112,19 +123,19 @@ fn the_demo_runs_a_campaign_and_keep_running_leaves_the_api_up() {
     assert_eq!(recordings, 2, "one recording per answered call");
 
     // Ctrl-C ends it; the exit status is the campaign's.
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let killed = Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = child.wait().expect("wait");
+    let status = child.0.wait().expect("wait");
     let mut rest = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
         rest.push(line);
     }
     let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
+    if let Some(mut e) = child.0.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
     }
     assert!(status.success(), "{status}: {rest:#?}\n{stderr}");
