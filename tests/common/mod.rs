@@ -384,13 +384,18 @@ pub fn uac_args(target: SocketAddr, service: &str) -> Vec<String> {
     ]
 }
 
-/// A unique even media base port for sipp (it binds it and +2).
+/// A unique even media base port for sipp (it binds it and the next ones).
+/// Taken from 10000–19999: below the engines' RTP ranges (20000 and up) and
+/// below the kernel's ephemeral range, where any socket bound to port 0 could
+/// take a port between this check and sipp's own bind (CI saw "Unable to bind
+/// video RTP socket … Address already in use").
 pub fn media_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let spread = std::process::id().wrapping_mul(7919);
     loop {
-        let p = free_port() & !1;
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
-        {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = (10_000 + (spread.wrapping_add(n.wrapping_mul(4)) % 9_990) as u16) & !1;
+        if (0..4).all(|i| UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
             return p;
         }
     }
