@@ -575,31 +575,29 @@ async fn mcp_answers_only_keys_and_allowed_hosts() {
         ))
         .expect("request")
     };
-    let status = |res: axum::response::Response| res.status().as_u16();
-    let ok = router
-        .clone()
-        .oneshot(list("voice.example.com", Some(&api.a)))
-        .await
-        .expect("answer");
-    assert_eq!(status(ok), 200);
-    let local = router
-        .clone()
-        .oneshot(list("127.0.0.1:8080", Some(&api.a)))
-        .await
-        .expect("answer");
-    assert_eq!(status(local), 200);
-    let rebound = router
-        .clone()
-        .oneshot(list("evil.example", Some(&api.a)))
-        .await
-        .expect("answer");
-    assert_eq!(status(rebound), 403, "a Host not allowed is refused");
-    let anonymous = router
-        .clone()
-        .oneshot(list("voice.example.com", None))
-        .await
-        .expect("answer");
-    assert_eq!(status(anonymous), 401);
+    for (host, key, expected, why) in [
+        (
+            "voice.example.com",
+            Some(&api.a),
+            200,
+            "the public URL's host",
+        ),
+        ("127.0.0.1:8080", Some(&api.a), 200, "loopback"),
+        (
+            "evil.example",
+            Some(&api.a),
+            403,
+            "a Host not allowed is refused",
+        ),
+        ("voice.example.com", None, 401, "no key"),
+    ] {
+        let res = router
+            .clone()
+            .oneshot(list(host, key.map(String::as_str)))
+            .await
+            .expect("answer");
+        assert_eq!(res.status().as_u16(), expected, "{why}");
+    }
 }
 
 /// Six leads whose phones ring until the engine gives up.

@@ -205,7 +205,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     println!("    API {base}/api/v1/voice  SIP {}", node.sip_addr());
 
     let receiver = Receiver::start().await?;
-    let outcome = campaign(&api, &phones, &receiver, &slot, &data_dir, &args).await;
+    let outcome = campaign(&api, &phones, &receiver, &speech, &slot, &data_dir, &args).await;
 
     if args.keep_running {
         println!();
@@ -239,10 +239,10 @@ fn step(what: &str) {
 /// What the live view learned about one lead's call.
 #[derive(Debug, Default)]
 struct Seen {
-    states: Vec<String>,
+    /// The last `call.state` shown.
+    state: Option<String>,
     /// (speaker, text) in order.
     transcript: Vec<(String, String)>,
-    completed: Option<Value>,
 }
 
 /// Set-up through the API, the campaign shown live, then the summary and checks.
@@ -250,6 +250,7 @@ async fn campaign(
     api: &Api,
     phones: &Phones,
     receiver: &Receiver,
+    speech: &Speech,
     slot: &Slot,
     data_dir: &std::path::Path,
     args: &DemoArgs,
@@ -380,8 +381,8 @@ async fn campaign(
                     tokio::spawn(async move { forward(api, path, Some(id), tx).await });
                 }
                 let entry = seen.entry(who(&call_lead, call_id)).or_default();
-                if entry.states.last().map(String::as_str) != Some(state) {
-                    entry.states.push(state.to_owned());
+                if entry.state.as_deref() != Some(state) {
+                    entry.state = Some(state.to_owned());
                     // The end is shown with its outcome (call.ended).
                     if state != "ended" {
                         println!("  [{:<10}] {state}", who(&call_lead, call_id));
@@ -404,7 +405,6 @@ async fn campaign(
                         who(&call_lead, call_id),
                         verdict_line(d)
                     );
-                    seen.entry(who(&call_lead, call_id)).or_default().completed = Some(d.clone());
                 }
             }
             (None, "batch.completed") if d["batch_id"] == batch_id.as_str() => {
@@ -446,7 +446,6 @@ async fn campaign(
         .cloned()
         .unwrap_or_default();
     println!("\n==> Results (GET /batches/{batch_id}/results)");
-    let speech = Speech::load()?;
     for lead in &LEADS {
         let Some(row) = rows.iter().find(|r| r["name"] == lead.name) else {
             failures.push(format!("{}: no result row", lead.name));
@@ -571,15 +570,11 @@ async fn campaign(
         "agent.run.completed",
         "batch.completed",
     ];
-    let until = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let got = receiver.deliveries();
-        let all = wanted.iter().all(|k| got.iter().any(|d| d.kind == *k));
-        if all || tokio::time::Instant::now() > until {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    receiver
+        .wait_for(Duration::from_secs(15), |got| {
+            wanted.iter().all(|k| got.iter().any(|d| d.kind == *k))
+        })
+        .await;
     let got = receiver.deliveries();
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for d in &got {
@@ -697,17 +692,10 @@ fn same_instant(a: &str, b: &str) -> bool {
 
 /// RMS of each channel of a call's recording, and its length in seconds.
 async fn recording_levels(api: &Api, id: &str) -> Result<(f64, f64, f64), String> {
-    let mut url = None;
-    // The recording is finished shortly after the call ends.
-    for _ in 0..50 {
-        let call = api.get(&format!("/calls/{id}")).await?;
-        if let Some(u) = call["recording_url"].as_str() {
-            url = Some(u.to_owned());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let url = url.ok_or("no recording")?;
+    // The recording is stored in the transaction that ends the call, so every
+    // call of a completed batch has its link.
+    let call = api.get(&format!("/calls/{id}")).await?;
+    let url = call["recording_url"].as_str().ok_or("no recording")?;
     let path = url
         .find("/api/v1/voice/")
         .map(|i| url[i..].to_owned())

@@ -32,10 +32,17 @@ struct Inner {
     got: Vec<Delivery>,
 }
 
+/// The shared state and a signal bumped on every delivery.
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    arrived: tokio::sync::watch::Sender<usize>,
+}
+
 /// The running receiver.
 #[derive(Debug, Clone)]
 pub(super) struct Receiver {
-    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
     addr: SocketAddr,
 }
 
@@ -46,14 +53,17 @@ impl Receiver {
             .await
             .map_err(|e| format!("webhook receiver: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner::default()),
+            arrived: tokio::sync::watch::Sender::new(0),
+        });
         let app = axum::Router::new()
             .fallback(receive)
-            .with_state(inner.clone());
+            .with_state(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Receiver { inner, addr })
+        Ok(Receiver { shared, addr })
     }
 
     /// The URL to subscribe.
@@ -63,32 +73,54 @@ impl Receiver {
 
     /// The subscription's signing secret (`whsec_…`).
     pub(super) fn set_secret(&self, secret: &str) {
-        if let Ok(mut i) = self.inner.lock() {
+        if let Ok(mut i) = self.shared.inner.lock() {
             i.secret = Some(secret.to_owned());
         }
     }
 
     /// Every delivery so far.
     pub(super) fn deliveries(&self) -> Vec<Delivery> {
-        self.inner.lock().map(|i| i.got.clone()).unwrap_or_default()
+        self.shared
+            .inner
+            .lock()
+            .map(|i| i.got.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the deliveries so far satisfy `done`, or `limit` passes.
+    pub(super) async fn wait_for(
+        &self,
+        limit: std::time::Duration,
+        done: impl Fn(&[Delivery]) -> bool,
+    ) -> bool {
+        let mut arrived = self.shared.arrived.subscribe();
+        tokio::time::timeout(limit, async {
+            loop {
+                if done(&self.deliveries()) {
+                    return;
+                }
+                if arrived.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
     }
 }
 
-async fn receive(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let secret = inner.lock().ok().and_then(|i| i.secret.clone());
+async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let secret = shared.inner.lock().ok().and_then(|i| i.secret.clone());
     let now = jiff::Timestamp::now().as_second();
     let verified = secret.is_some_and(|s| verify(&s, &headers, &body, now));
     let kind = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["type"].as_str().map(str::to_owned))
         .unwrap_or_default();
-    if let Ok(mut i) = inner.lock() {
+    if let Ok(mut i) = shared.inner.lock() {
         i.got.push(Delivery { kind, verified });
     }
+    shared.arrived.send_modify(|n| *n += 1);
     if verified {
         StatusCode::OK
     } else {
