@@ -315,6 +315,36 @@ async fn a_canceled_batch_ends_its_queued_leads_and_completes_once() {
             json!([{"lead_id": lead, "reason": "duplicate_phone",
                     "message": "an earlier lead in the batch has the same number"}])
         );
+        // Numbers that are E.164 but cannot be dialed are reported, not queued.
+        let mut unusable = Vec::new();
+        for phone in ["+1312555010", "+11255550123", "+999123456789"] {
+            unusable.push(
+                post(&api, "/leads", json!({"name": "X", "phone": phone})).await["id"].clone(),
+            );
+        }
+        let none = post(
+            &api,
+            "/batches",
+            json!({"lead_ids": unusable, "objective": "x", "agent_id": agent["id"]}),
+        )
+        .await;
+        assert_eq!(none["queued"], 0);
+        let rejected = none["rejected"].as_array().cloned().unwrap_or_default();
+        assert_eq!(rejected.len(), 3, "{none:#}");
+        for (r, (lead, says)) in rejected.iter().zip(unusable.iter().zip([
+            "+1312555010 is not a North American number",
+            "+11255550123 is not a North American number",
+            "+999123456789 has no assigned country calling code",
+        ])) {
+            assert_eq!(
+                (&r["lead_id"], &r["reason"]),
+                (lead, &json!("invalid_phone"))
+            );
+            assert!(
+                r["message"].as_str().is_some_and(|m| m.starts_with(says)),
+                "{r}"
+            );
+        }
         // Defaults: 5 at once, 1 a second, 30 s of ringing, 3 attempts on
         // no-answer, busy and failed an hour apart, any time of day.
         let id = third["call_batch_id"].as_str().expect("id");

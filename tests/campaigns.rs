@@ -171,6 +171,19 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
         )
         .await;
     assert_eq!(st, 201, "{hook}");
+    // The workspace's external CRM: each completed call with a lead is written
+    // to the lead's contact there.
+    let crm = Receiver::start().await;
+    let (st, _, connector) = rig
+        .api
+        .call(
+            "PUT",
+            "/crm-connector",
+            Some(&rig.api.a),
+            Some(json!({"url": crm.url("/contacts/{lead_id}")})),
+        )
+        .await;
+    assert_eq!(st, 200, "{connector}");
     let _webhooks = Dispatcher::new(
         rig.api.store.clone(),
         DispatcherConfig {
@@ -395,6 +408,58 @@ async fn a_campaign_calls_each_lead_by_its_rules_and_reports_per_lead() {
         rig.get(&format!("/leads/{bo_id}")).await["status"],
         "unreachable"
     );
+    // It talked until the agent's verdict and hang-up.
+    let ann_call_id = r(&ann)["call_ids"][0].as_str().expect("call").to_owned();
+    let ann_call = rig.get(&format!("/calls/{ann_call_id}")).await;
+    let tools: Vec<&str> = ann_call["tool_calls"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        tools.last().copied(),
+        Some("end_call"),
+        "{:#}",
+        ann_call["tool_calls"]
+    );
+    assert!(tools.contains(&"submit_qualification"), "{tools:?}");
+    assert_eq!(ann_call["verdict"]["qualified"], true, "{ann_call:#}");
+    // The external CRM got every call, each once (keyed by the call), and the
+    // answered lead's contact got its verdict.
+    let written = crm
+        .wait(Duration::from_secs(20), |got| got.len() >= 5)
+        .await;
+    let mut keys: Vec<String> = written
+        .iter()
+        .map(|w| {
+            w.headers["idempotency-key"]
+                .to_str()
+                .expect("key")
+                .to_owned()
+        })
+        .collect();
+    keys.sort();
+    let mut call_ids: Vec<String> = rig.get(&format!("/calls?batch_id={batch}")).await["data"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    call_ids.sort();
+    assert_eq!(keys, call_ids);
+    let ann_write = written
+        .iter()
+        .find(|w| w.uri.path() == format!("/contacts/{}", ann.as_str().expect("id")))
+        .expect("the answered lead's contact was written");
+    let body = ann_write.json();
+    assert_eq!(
+        (&body["call_id"], &body["outcome"], &body["qualified"]),
+        (&json!(ann_call_id), &json!("qualified"), &json!(true)),
+        "{body:#}"
+    );
+    assert_eq!(body["score"], ann_call["verdict"]["score"], "{body:#}");
+    assert!(body["summary"].is_string(), "{body:#}");
 
     // The same results over MCP, through the official SDK's client.
     let addr = common::mcp::serve(tenex_voice::api::ApiState::new(rig.api.store.clone())).await;

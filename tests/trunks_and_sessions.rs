@@ -376,6 +376,25 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
     assert_eq!(st, 200);
     let body = json!({"direction": "outbound", "lead_id": lead["id"], "agent_id": agent["id"],
                       "objective": "Qualify for a demo."});
+    // A lead whose number cannot be dialed (an area code starting with 1) is
+    // refused before anything is dialed.
+    let typo = rig
+        .post("/leads", json!({"name": "Typo", "phone": "+11255550123"}))
+        .await;
+    let mut to_typo = body.clone();
+    to_typo["lead_id"] = typo["id"].clone();
+    let refused = rig
+        .api
+        .call("POST", "/sessions", Some(&rig.api.a), Some(to_typo))
+        .await;
+    common::api::assert_error(&refused, 422, "validation_error", Some("lead_id"));
+    assert!(
+        refused.2["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("+11255550123 is not a North American number")),
+        "{:?}",
+        refused.2
+    );
     // A number on the do-not-call list is not dialed.
     rig.post("/dnc", json!({"phone": lead["phone"], "reason": "asked"}))
         .await;

@@ -83,6 +83,9 @@ pub(super) async fn create(
                 super::batches::outbound_trunk(&s.store, ws, body.trunk_id.as_deref()).await?;
             let lead_id = body.lead_id.as_deref().unwrap_or_default();
             let lead = s.store.lead(ws, lead_id).await?;
+            if let Some(problem) = crate::store::dial_problem(&lead.phone) {
+                return Err(ApiError::invalid("lead_id", problem));
+            }
             if s.store.on_dnc(ws, &lead.phone).await? {
                 return Err(ApiError::conflict(format!(
                     "the lead's number {} is on the workspace's do-not-call list",

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::events::{NewEvent, append_events, in_tx};
-use super::{Backend, Store, StoreError, StoreResult, is_e164, new_id, now_ms, on_db, page_sql};
+use super::{
+    Backend, Store, StoreError, StoreResult, dial_problem, is_e164, new_id, now_ms, on_db, page_sql,
+};
 
 /// Outcomes a batch retries (`retry.on`).
 pub const RETRIABLE: &[&str] = &["no-answer", "busy", "failed", "voicemail"];
@@ -186,8 +188,9 @@ pub struct NewBatch {
 pub struct Rejection {
     /// The id as given.
     pub lead_id: String,
-    /// `not_found`, `invalid_phone`, `duplicate` (the id was listed before),
-    /// `duplicate_phone` (an earlier lead has the same number) or
+    /// `not_found`, `invalid_phone` (the number cannot be dialed: not E.164,
+    /// no assigned country code, or not a valid +1 number), `duplicate` (the
+    /// id was listed before), `duplicate_phone` (an earlier lead has the same number) or
     /// `in_active_batch` (another batch still has it to call).
     pub reason: String,
     /// In words.
@@ -898,8 +901,8 @@ impl Store {
                         rejected.push(reject("not_found", "no such lead"));
                         continue;
                     };
-                    if !is_e164(&phone) {
-                        rejected.push(reject("invalid_phone", "the lead's number is not E.164"));
+                    if let Some(problem) = dial_problem(&phone) {
+                        rejected.push(reject("invalid_phone", &problem));
                         continue;
                     }
                     let active: Option<String> = sqlx::query_scalar(

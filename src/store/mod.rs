@@ -57,7 +57,7 @@ pub use dnc::{DncEntry, NewDnc};
 pub use events::{CallEvent, FINAL, Hub, LIFECYCLE, LIVE_BUFFER, LiveEvent, WEBHOOK_ONLY};
 pub use keys::ApiKey;
 pub use knowledge::{Document, KnowledgeHit, MAX_BODY, MAX_HITS};
-pub use leads::{Lead, NewLead, is_e164};
+pub use leads::{Lead, NewLead, dial_problem, is_e164};
 pub use numbers::{NewNumber, Number, RoutedNumber};
 pub use recordings::{RecordingRow, remove_file, sweep_recordings};
 pub use sessions::{
