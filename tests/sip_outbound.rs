@@ -403,3 +403,73 @@ async fn proxy_authorization_digest_is_correct() {
     );
     drop(engine);
 }
+
+/// Lifecycle changes as the engine reports them, per call.
+#[derive(Default)]
+struct Changes(std::sync::Mutex<Vec<(tenex_actors::sip::CallId, tenex_actors::sip::CallChange)>>);
+
+impl tenex_actors::sip::CallObserver for Changes {
+    fn observe(
+        &self,
+        record: &tenex_actors::sip::CallRecord,
+        change: tenex_actors::sip::CallChange,
+    ) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((record.id, change));
+    }
+}
+
+/// SIPp sends 180 and 200 back to back. On a single-threaded runtime both are
+/// usually handled before the dialing task runs again, and the call must still
+/// be reported ringing, before it is answered.
+#[tokio::test(flavor = "current_thread")]
+async fn a_ring_read_together_with_the_answer_is_still_reported() {
+    use tenex_actors::sip::CallChange;
+    const CALLS: usize = 12;
+    let changes = std::sync::Arc::new(Changes::default());
+    let cfg = tenex_actors::sip::SipConfig {
+        listen: std::net::SocketAddr::new(common::LOCALHOST, 0),
+        rtp_ports: common::rtp_range(4),
+        ..tenex_actors::sip::SipConfig::default()
+    };
+    let engine = SipEngine::start_observed(
+        cfg,
+        std::sync::Arc::new(common::TestRouter),
+        Some(changes.clone()),
+    )
+    .await
+    .expect("engine starts");
+    let (port, sipp) = callee("uas_answer", "u1", &["-m", &CALLS.to_string()]).await;
+    for _ in 0..CALLS {
+        let result = engine
+            .dial(request(trunk(port, SipTransport::Udp, None), None))
+            .await
+            .expect("dial");
+        let DialResult::Answered { call } = result else {
+            panic!("not answered: {result:?}")
+        };
+        assert!(engine.hangup(call));
+        assert!(eventually(Duration::from_secs(5), || engine.stats().active_calls == 0).await);
+        let seen: Vec<CallChange> = changes
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(id, _)| *id == call)
+            .map(|(_, c)| *c)
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                CallChange::Started,
+                CallChange::Ringing,
+                CallChange::Answered,
+                CallChange::Ended
+            ],
+            "{call}"
+        );
+    }
+    assert!(sipp.await.expect("sipp").all_ok(CALLS as u64));
+}

@@ -192,11 +192,8 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
     let mode = rings.as_ref().map_or(MediaMode::Echo, Rings::mode);
     let final_response = loop {
         tokio::select! {
-            done = &mut invite => break done.ok().and_then(|r| r.ok()).and_then(|(_, resp)| resp),
-            _ = &mut ring_timer, if !timed_out => {
-                timed_out = true;
-                let _ = dialog.cancel().await;
-            }
+            // States first: a 180 read together with the 200 still rings.
+            biased;
             Some(state) = states.recv() => {
                 if matches!(state, DialogState::Early(..)) && !rang {
                     rang = true;
@@ -214,8 +211,21 @@ pub(crate) async fn dial(shared: Arc<Shared>, req: DialRequest) -> Result<DialRe
                     negotiated = Some(neg);
                 }
             }
+            done = &mut invite => break done.ok().and_then(|r| r.ok()).and_then(|(_, resp)| resp),
+            _ = &mut ring_timer, if !timed_out => {
+                timed_out = true;
+                let _ = dialog.cancel().await;
+            }
         }
     };
+    // A provisional response handled together with the final one (both read
+    // before this task ran) still means the callee's phone rang.
+    while let Ok(state) = states.try_recv() {
+        if matches!(state, DialogState::Early(..)) && !rang {
+            rang = true;
+            shared.registry.mark_ringing(id);
+        }
+    }
     let status = final_response.as_ref().map(|r| r.status_code.code());
     let answered = status.is_some_and(|s| (200..300).contains(&s));
     if !answered {
