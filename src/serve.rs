@@ -219,10 +219,7 @@ impl Node {
         // of the calls still running.
         self.engine.set_draining(true);
         tracing::info!(active = self.engine.stats().active_calls, "draining");
-        let deadline = tokio::time::Instant::now() + grace;
-        while self.engine.stats().active_calls > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let _ = tokio::time::timeout(grace, self.engine.idle()).await;
         self.dialer.abort();
         self.engine.shutdown().await;
         for task in &self.background {

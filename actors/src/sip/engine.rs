@@ -288,6 +288,11 @@ impl SipEngine {
         self.shared.registry.set_draining(on);
     }
 
+    /// Returns once no call is live (at once when none is).
+    pub async fn idle(&self) {
+        self.shared.registry.idle().await;
+    }
+
     /// Places a call through a trunk and waits for it to be answered or to fail.
     pub async fn dial(&self, req: DialRequest) -> Result<DialResult, DialError> {
         outbound::dial(self.shared.clone(), req).await

@@ -107,6 +107,8 @@ pub(crate) struct Registry {
     draining: AtomicBool,
     next_id: AtomicU64,
     observer: Option<Arc<dyn CallObserver>>,
+    /// Woken when the last live call ends.
+    idle: tokio::sync::Notify,
     pub(crate) counters: EngineCounters,
 }
 
@@ -166,6 +168,7 @@ impl Registry {
             draining: AtomicBool::new(false),
             next_id: AtomicU64::new(first_id()),
             observer,
+            idle: tokio::sync::Notify::new(),
             counters: EngineCounters::default(),
         })
     }
@@ -195,6 +198,20 @@ impl Registry {
 
     pub(crate) fn active_count(&self) -> usize {
         self.lock().active.len()
+    }
+
+    /// Returns once no call is live.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let ended = self.idle.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so an end right after it still wakes us.
+            ended.as_mut().enable();
+            if self.active_count() == 0 {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// Admits a call if there is capacity, we are not draining, and its trunk
@@ -337,8 +354,12 @@ impl Registry {
         while inner.history.len() > self.history {
             inner.history.pop_front();
         }
+        let idle = inner.active.is_empty();
         drop(inner);
         self.notify(seen, CallChange::Ended);
+        if idle {
+            self.idle.notify_waiters();
+        }
     }
 
     /// Reserves an id for a call about to be placed.
