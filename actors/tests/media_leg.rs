@@ -156,9 +156,12 @@ async fn echo_returns_the_callers_audio_with_a_well_formed_stream() {
     .expect("leg");
     let to = leg.local_addr();
     let mut tx = RtpSender::new(Ssrc(0xAB), SeqNo(65_500), RtpTimestamp(0));
+    // The leg sends one packet per 20 ms tick whether or not the caller spoke
+    // (silence between spurts): 80 packets come back for the caller's 50. A leg
+    // that reflected each received packet would send 50 and then nothing.
     let (_, packets) = tokio::join!(
         play(&phone, to, 50, &mut tx),
-        collect(&phone, Duration::from_millis(1300))
+        collect_n(&phone, 80, Duration::from_secs(15))
     );
     assert_eq!(
         ev_rx.recv().await,
@@ -169,27 +172,27 @@ async fn echo_returns_the_callers_audio_with_a_well_formed_stream() {
         .iter()
         .map(|p| RtpPacket::parse(p).expect("parse"))
         .collect();
-    // 65 ticks in the window; a stalled machine makes the pacer skip ticks
-    // (it never bursts), so allow for a short stall without losing the point:
-    // one packet per tick, not one per received packet.
-    assert!(
-        parsed.len() >= 45,
-        "one packet per 20 ms while running: got {}",
-        parsed.len()
+    assert_eq!(
+        parsed.len(),
+        80,
+        "one packet per tick, also after the caller stopped"
     );
     let ssrc = parsed[0].ssrc;
-    let mut single_steps = 0;
+    let mut frames_between = 0;
     for w in parsed.windows(2) {
         assert_eq!(w[1].ssrc, ssrc);
         assert_eq!(w[1].seq, w[0].seq.next(), "consecutive sequence numbers");
         // One frame per packet; a starved task skips whole frames, never part of one.
         let step = w[0].timestamp.delta_to(w[1].timestamp);
         assert!(step >= 160 && step % 160 == 0, "timestamp step {step}");
-        single_steps += usize::from(step == 160);
+        frames_between += u64::from((step / 160 - 1).unsigned_abs());
     }
+    // Every frame missing between two packets is a tick the pacer counted as
+    // skipped (it ran late), never a packet lost or sent out of turn. How many
+    // ticks a busy machine makes the leg skip is not this test's business.
     assert!(
-        single_steps * 10 >= (parsed.len() - 1) * 9,
-        "nearly every step is one frame"
+        frames_between <= leg.stats().ticks_skipped.load(Ordering::Relaxed),
+        "{frames_between} frames missing in the stream, more than the skipped ticks"
     );
     // The echoed tone: packets carrying audio (not silence) start with a marker.
     let first_audio = parsed
@@ -273,23 +276,38 @@ async fn rfc4733_key_presses_are_reported_once_and_can_be_sent() {
             .expect("w");
         phone.send_to(&wire[..n], to).await.expect("send");
     }
+    // The first key press however late a loaded machine reports it, then
+    // anything else that comes within 200 ms (a duplicate would).
     let mut digits = Vec::new();
-    while let Ok(Some(ev)) = timeout(Duration::from_millis(200), ev_rx.recv()).await {
+    let mut wait = Duration::from_secs(5);
+    while let Ok(Some(ev)) = timeout(wait, ev_rx.recv()).await {
         if let MediaEvent::Dtmf(d) = ev {
             digits.push(d);
+            wait = Duration::from_millis(200);
         }
     }
     assert_eq!(digits, vec![DtmfDigit::D5]);
 
     // And the other way: the leg sends 7 as events on the negotiated payload type.
     assert!(leg.command(MediaCommand::SendDtmf(DtmfDigit::D7)));
-    let packets = collect(&phone, Duration::from_millis(400)).await;
-    let events: Vec<EventPayload> = packets
-        .iter()
-        .filter_map(|p| RtpPacket::parse(p).ok())
-        .filter(|p| p.payload_type == pt)
-        .map(|p| EventPayload::decode(p.payload).expect("event"))
-        .collect();
+    let events_in = |packets: Vec<Vec<u8>>| -> Vec<EventPayload> {
+        packets
+            .iter()
+            .filter_map(|p| RtpPacket::parse(p).ok())
+            .filter(|p| p.payload_type == pt)
+            .map(|p| EventPayload::decode(p.payload).expect("event"))
+            .collect()
+    };
+    // Until three end packets came (5 s at most), then 200 ms more: a fourth
+    // end packet would show there.
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while events.iter().filter(|e: &&EventPayload| e.end).count() < 3 && Instant::now() < deadline {
+        events.extend(events_in(
+            collect_n(&phone, 1, deadline - Instant::now()).await,
+        ));
+    }
+    events.extend(events_in(collect(&phone, Duration::from_millis(200)).await));
     assert!(events.len() >= 5);
     assert!(events.iter().all(|e| e.digit() == Some(DtmfDigit::D7)));
     assert_eq!(
@@ -311,8 +329,9 @@ async fn hold_stops_what_we_send_and_unhold_resumes() {
         ev_tx,
     )
     .expect("leg");
-    assert!(
-        collect(&phone, Duration::from_millis(300)).await.len() >= 5,
+    assert_eq!(
+        collect_n(&phone, 5, Duration::from_secs(5)).await.len(),
+        5,
         "sending silence before hold"
     );
     assert!(leg.command(MediaCommand::Direction(Direction::RecvOnly)));
@@ -405,20 +424,23 @@ async fn silence_from_the_far_end_is_reported_and_rtcp_flows() {
     assert_eq!(event, Some(MediaEvent::Inactive));
     // RTCP (multiplexed) reached the phone: a sender report with our CNAME.
     let mut buf = [0u8; 2048];
-    let mut saw_sr = false;
-    let deadline = Instant::now() + Duration::from_millis(600);
-    while let Ok(Ok((n, _))) = timeout(
-        deadline.saturating_duration_since(Instant::now()),
-        phone.recv_from(&mut buf),
-    )
-    .await
+    // Reports keep coming every 200 ms: read until two sender reports came
+    // (5 s at most, for a machine too busy to keep the interval).
+    let mut sender_reports = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sender_reports < 2
+        && let Ok(Ok((n, _))) = timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            phone.recv_from(&mut buf),
+        )
+        .await
     {
         if tenex_media::rtp::is_rtcp(&buf[..n]) {
             let summary = tenex_media::rtcp::parse_compound(&buf[..n]).expect("rtcp parses");
-            saw_sr |= !summary.sender_reports.is_empty();
+            sender_reports += summary.sender_reports.len();
         }
     }
-    assert!(saw_sr);
+    assert_eq!(sender_reports, 2);
     assert!(leg.stats().rtcp_sent.load(Ordering::Relaxed) >= 2);
     leg.stop().await;
 }
