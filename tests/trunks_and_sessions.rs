@@ -460,7 +460,13 @@ async fn an_outbound_session_dials_the_lead_through_the_workspace_trunk() {
     assert_eq!(failed["hangup_cause"], "trunk-limit", "{failed}");
 
     let run = phone.await.expect("sipp");
-    assert!(run.all_ok(1), "the lead's phone: {run:?}");
+    if !run.all_ok(1) {
+        // What the call did (its events and tools), to tell a conversation
+        // that went wrong from a phone that did.
+        rig.sink.flush().await;
+        let call = rig.get(&format!("/calls/{call_id}")).await;
+        panic!("the lead's phone: {run:?}\nthe call: {call}");
+    }
     let mut done = Value::Null;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     for _ in 0..100 {
