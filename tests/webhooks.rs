@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::api::{Api, UNLIMITED, api_state, assert_error};
+use common::api::{Api, UNLIMITED, api_state, assert_error, assert_error_saying};
 use common::calls::record;
 use common::receiver::{Received, Receiver};
 use serde_json::{Value, json};
@@ -459,13 +459,12 @@ async fn webhook_urls_are_http_and_public_unless_private_ones_are_allowed() {
                 Some(json!({"url": url})),
             )
             .await;
-        assert_error(&res, 422, "validation_error", Some("url"));
-        assert!(
-            res.2["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("TENEX_WEBHOOK_ALLOW_PRIVATE")),
-            "{}",
-            res.2
+        assert_error_saying(
+            &res,
+            422,
+            "validation_error",
+            Some("url"),
+            "TENEX_WEBHOOK_ALLOW_PRIVATE",
         );
     }
     for url in [

@@ -188,3 +188,15 @@ pub fn assert_error(res: &Res, status: u16, kind: &str, param: Option<&str>) {
             .is_ok_and(|c| c.starts_with("application/json"))
     );
 }
+
+/// [`assert_error`], and the message says `says`.
+pub fn assert_error_saying(res: &Res, status: u16, kind: &str, param: Option<&str>, says: &str) {
+    assert_error(res, status, kind, param);
+    assert!(
+        res.2["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(says)),
+        "the message should say {says:?}: {:?}",
+        res.2
+    );
+}
